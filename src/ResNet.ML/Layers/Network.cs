@@ -1,0 +1,71 @@
+using ResNet.ML.Tensors;
+
+namespace ResNet.ML.Layers;
+
+/// <summary>
+/// A classifier as a sequence of layers (stem, blocks, pooling, head) that ends in logits [N, classes, 1, 1].
+/// Forward runs the layers in order, backward in reverse; residual blocks are layers, so the sequence reads like
+/// Table 1 of the paper.
+/// </summary>
+public sealed class Network
+{
+    public Network(string architecture, int inputChannels, int numClasses, IReadOnlyList<Layer> layers)
+    {
+        if (layers.Count == 0) throw new ArgumentException("A network needs at least one layer.", nameof(layers));
+        Architecture = architecture;
+        InputChannels = inputChannels;
+        NumClasses = numClasses;
+        Layers = layers;
+    }
+
+    /// <summary>The preset name or a description of the spec it was built from, e.g. <c>resnet20</c>.</summary>
+    public string Architecture { get; }
+    public int InputChannels { get; }
+    public int NumClasses { get; }
+    public IReadOnlyList<Layer> Layers { get; }
+
+    /// <summary>Checks that an input of [channels, height, width] fits every layer and yields [classes, 1, 1].</summary>
+    public void ValidateInput(int channels, int height, int width)
+    {
+        if (channels != InputChannels)
+            throw new ShapeException($"{Architecture} takes {InputChannels}-channel images, but the input has {channels} channels ([{channels}, {height}, {width}]).");
+        var shape = (C: channels, H: height, W: width);
+        foreach (var layer in Layers) shape = layer.OutputShape(shape.C, shape.H, shape.W);
+        if (shape != (NumClasses, 1, 1))
+            throw new ShapeException($"{Architecture} ends in [{shape.C}, {shape.H}, {shape.W}] for a [{channels}, {height}, {width}] input, not in [{NumClasses}, 1, 1] logits.");
+    }
+
+    public Tensor Forward(Tensor input, bool training)
+    {
+        ValidateInput(input.C, input.H, input.W);
+        TensorChecks.ThrowIfNotFinite(input, "the network's input");
+        var x = input;
+        foreach (var layer in Layers) x = layer.Forward(x, training);
+        return x;
+    }
+
+    /// <summary>Back-propagates the gradient of the loss with respect to the logits; returns the gradient with respect to the input.</summary>
+    public Tensor Backward(Tensor gradLogits)
+    {
+        var g = gradLogits;
+        for (int i = Layers.Count - 1; i >= 0; i--) g = Layers[i].Backward(g);
+        return g;
+    }
+
+    public IEnumerable<Parameter> Parameters => Layers.SelectMany(l => l.Parameters);
+
+    /// <summary>The state dict in PyTorch's names and order.</summary>
+    public IEnumerable<StateEntry> State => Layers.SelectMany(l => l.State);
+
+    public long ParameterCount => Parameters.Sum(p => (long)p.Value.Length);
+
+    /// <summary>Every layer, depth first (blocks before their children).</summary>
+    public IEnumerable<Layer> AllLayers => Layers.SelectMany(Walk);
+
+    private static IEnumerable<Layer> Walk(Layer layer) => layer.Children.SelectMany(Walk).Prepend(layer);
+
+    public void ZeroGrad()
+    {
+        foreach (var p in Parameters) p.Grad.Clear();
+    }
+}

@@ -1,0 +1,60 @@
+using ResNet.ML.Tensors;
+
+namespace ResNet.ML.Layers;
+
+/// <summary>
+/// The paper's option A: an identity shortcut that, where a stage halves the size and widens the channels, takes every
+/// <c>stride</c>-th pixel (x[:, :, ::s, ::s]) and pads the new channels with zeros, (out-in)/2 before and the rest
+/// after. It has no parameters.
+/// </summary>
+public sealed class ZeroPadShortcut : Layer
+{
+    public ZeroPadShortcut(string name, int inChannels, int outChannels, int stride) : base(name)
+    {
+        if (outChannels < inChannels || stride <= 0)
+            throw new ArgumentException($"ZeroPadShortcut '{name}' can only widen ({inChannels} -> {outChannels}) with a positive stride ({stride}).");
+        (InChannels, OutChannels, Stride) = (inChannels, outChannels, stride);
+    }
+
+    public int InChannels { get; }
+    public int OutChannels { get; }
+    public int Stride { get; }
+    public int PadBefore => (OutChannels - InChannels) / 2;
+    public int PadAfter => OutChannels - InChannels - PadBefore;
+
+    public override (int C, int H, int W) OutputShape(int c, int h, int w) =>
+        c == InChannels ? (OutChannels, (h + Stride - 1) / Stride, (w + Stride - 1) / Stride)
+        : throw new ShapeException($"ZeroPadShortcut '{Name}' takes {InChannels} channels, but its input [{c}, {h}, {w}] has {c}.");
+
+    public override Tensor Forward(Tensor input, bool training) => throw new NotImplementedException();
+    public override Tensor Backward(Tensor gradOutput) => throw new NotImplementedException();
+}
+
+/// <summary>
+/// The paper's option B: a projection shortcut, convolution (1x1 by default, stride s) then batch norm, named as
+/// torchvision names <c>downsample</c>: <c>{name}.0</c> is the conv, <c>{name}.1</c> the BN.
+/// </summary>
+public sealed class ProjectionShortcut : Layer
+{
+    public ProjectionShortcut(string name, int inChannels, int outChannels, int stride, int kernelSize = 1) : base(name)
+    {
+        Conv = new Conv2d($"{name}.0", inChannels, outChannels, kernelSize, stride, kernelSize / 2);
+        Bn = new BatchNorm2d($"{name}.1", outChannels);
+    }
+
+    public Conv2d Conv { get; }
+    public BatchNorm2d Bn { get; }
+
+    public override IEnumerable<Layer> Children => [Conv, Bn];
+    public override IEnumerable<Parameter> Parameters => Conv.Parameters.Concat(Bn.Parameters);
+    public override IEnumerable<StateEntry> State => Conv.State.Concat(Bn.State);
+
+    public override (int C, int H, int W) OutputShape(int c, int h, int w)
+    {
+        var s = Conv.OutputShape(c, h, w);
+        return Bn.OutputShape(s.C, s.H, s.W);
+    }
+
+    public override Tensor Forward(Tensor input, bool training) => throw new NotImplementedException();
+    public override Tensor Backward(Tensor gradOutput) => throw new NotImplementedException();
+}
