@@ -17,6 +17,7 @@ bool profile = false;
 for (int i = 0; i < args.Length; i++)
 {
     if (args[i] == "--profile") { profile = true; continue; }
+    if (args[i] == "--kernels") { KernelBench.Run(); return 0; }
     if (!args[i].StartsWith("--") || i + 1 >= args.Length) { Console.Error.WriteLine($"Unknown argument '{args[i]}'."); return 2; }
     options[args[i][2..]] = args[++i];
 }

@@ -72,7 +72,38 @@ internal static unsafe class Gemm
         }
     }
 
-    private static int RoundUp(int x, int multiple) => (x + multiple - 1) / multiple * multiple;
+    internal static int RoundUp(int x, int multiple) => (x + multiple - 1) / multiple * multiple;
+
+    /// <summary>The panel width of packed B (columns per micro-tile).</summary>
+    internal static int PanelWidth => Nr;
+
+    /// <summary>Floats <see cref="PackWholeA"/> writes for an m×k operand.</summary>
+    internal static int PackedALength(int m, int k) => RoundUp(m, Mr) * k;
+
+    /// <summary>
+    /// Packs all of op(A) [m×k] into Mr-row panels over the whole k: panel i at i·k·Mr, element (p, r) at p·Mr + r, so
+    /// the panel block for k-range [p0, p0+kc) starts at panel + p0·Mr. Used for convolution weights, packed once per call.
+    /// </summary>
+    internal static void PackWholeA(bool transA, ReadOnlySpan<float> a, int lda, int m, int k, Span<float> dst)
+    {
+        fixed (float* pa = a, pd = dst) PackA(transA, pa, lda, 0, 0, m, k, pd);
+    }
+
+    /// <summary>
+    /// C[m×nc] (+)= A·B for one k-block: <paramref name="aPanels"/> from <see cref="PackWholeA"/> (offset to the k-block,
+    /// panels <paramref name="aPanelStride"/> apart), <paramref name="bPanels"/> nc columns packed kc×<see cref="PanelWidth"/>.
+    /// </summary>
+    internal static void MultiplyPanels(int m, int nc, int kc, float* aPanels, int aPanelStride, float* bPanels, float* c, int ldc, bool add)
+    {
+        int nr = Nr;
+        for (int jr = 0; jr < nc; jr += nr)
+        {
+            int nn = Math.Min(nr, nc - jr);
+            float* bpanel = bPanels + (long)jr * kc;
+            for (int ir = 0; ir < m; ir += Mr)
+                Tile(kc, aPanels + (long)(ir / Mr) * aPanelStride, bpanel, c + (long)ir * ldc + jr, ldc, Math.Min(Mr, m - ir), nn, add);
+        }
+    }
 
     /// <summary>Packs op(B)[p0..p0+kc, j0..j0+nc] into panels of nr columns: panel[p][0..nr], zero-padded.</summary>
     private static void PackB(bool transB, float* b, int ldb, int p0, int j0, int kc, int nc, int nr, float* dst)
