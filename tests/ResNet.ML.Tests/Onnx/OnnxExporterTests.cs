@@ -142,7 +142,8 @@ public class OnnxExporterTests
         CollectionAssert.AreEqual(new[] { 0.5f, 0.25f, 0.125f }, JsonSerializer.Deserialize<float[]>(meta[OnnxMetadataKeys.Mean]));
         CollectionAssert.AreEqual(new[] { 0.2f, 0.3f, 0.4f }, JsonSerializer.Deserialize<float[]>(meta[OnnxMetadataKeys.Std]));
         Assert.AreEqual("true", meta[OnnxMetadataKeys.PreprocessingInGraph]);
-        Assert.AreEqual("cifar_resnet8", meta[OnnxMetadataKeys.Architecture]);
+        Assert.AreEqual(net.Architecture, meta[OnnxMetadataKeys.Architecture]);
+        StringAssert.Contains(meta[OnnxMetadataKeys.Architecture], "blocks=1,1,1");
         Assert.AreEqual("unit test", meta["dataset"]);
     }
 

@@ -28,6 +28,10 @@ public class OnnxPyTorchFixtureTests
             CollectionAssert.AreEqual(new long[] { 4, 3, 32, 32 }, tensors["input"].Shape);
         }
 
+        // The engine agrees with PyTorch on these weights too, so all three (PyTorch, engine, ONNX Runtime) see one model.
+        float[] engine = net.Forward(new ResNet.ML.Tensors.Tensor(input, 4, 3, 32, 32), training: false).Data.ToArray();
+        AssertClose(torchLogits, engine, 10, 1e-4, "engine vs PyTorch");
+
         using var theirs = OnnxPredictor.Load(Fixture(name + ".torch.onnx"));
         Assert.AreEqual(10, theirs.NumClasses);
         var theirScores = theirs.Score(input);
