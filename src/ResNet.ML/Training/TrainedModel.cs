@@ -1,0 +1,125 @@
+using System.Globalization;
+using System.Text.Json;
+using ResNet.ML.Layers;
+using ResNet.ML.Models;
+using ResNet.ML.Tensors;
+
+namespace ResNet.ML.Training;
+
+/// <summary>
+/// A trained classifier: the network, its class names and the preprocessing its input needs. Evaluates labelled data,
+/// predicts, saves its weights as safetensors (torchvision's names, plus metadata that lets it be rebuilt) and exports ONNX.
+/// </summary>
+public sealed class TrainedModel
+{
+    internal const string WeightsFormat = "resnet.ml/weights";
+
+    public TrainedModel(Network network, IReadOnlyList<string> classNames, Preprocessing preprocessing, int height, int width,
+        IReadOnlyList<EpochMetrics>? history = null)
+    {
+        if (classNames.Count != network.NumClasses)
+            throw new ArgumentException($"{network.Architecture} has {network.NumClasses} outputs but {classNames.Count} class names were given.");
+        preprocessing.Validate(network.InputChannels);
+        network.ValidateInput(network.InputChannels, height, width);
+        (Network, ClassNames, Preprocessing, Height, Width) = (network, classNames, preprocessing, height, width);
+        History = history ?? [];
+    }
+
+    public Network Network { get; }
+    public string Architecture => Network.Architecture;
+    public IReadOnlyList<string> ClassNames { get; }
+    public Preprocessing Preprocessing { get; }
+    public int Channels => Network.InputChannels;
+    public int Height { get; }
+    public int Width { get; }
+    /// <summary>Per-epoch metrics of the run that made the model (empty for loaded models).</summary>
+    public IReadOnlyList<EpochMetrics> History { get; }
+
+    /// <summary>Loss, top-1 and top-5 accuracy, per-class precision and recall and the confusion matrix on <paramref name="data"/>.</summary>
+    public EvaluationResult Evaluate(IImageBatchSource data, int batchSize = 128)
+    {
+        if (data.Channels != Channels || data.Height != Height || data.Width != Width)
+            throw new ArgumentException($"The model takes [{Channels}, {Height}, {Width}] images, but the data holds [{data.Channels}, {data.Height}, {data.Width}].");
+        if (data.Count == 0) throw new ArgumentException("The data to evaluate holds no images.");
+        if (!data.ClassNames.SequenceEqual(ClassNames))
+            throw new ArgumentException($"The data's classes ({string.Join(", ", data.ClassNames.Take(5))}...) are not the model's ({string.Join(", ", ClassNames.Take(5))}...).");
+        return ResNetTrainer.Evaluate(Network, Preprocessing, data, batchSize, ClassNames);
+    }
+
+    /// <summary>Class probabilities for raw CHW images (any count), one row of <see cref="ClassNames"/>.Count per image.</summary>
+    public float[] PredictProbabilities(ReadOnlySpan<float> rawImages)
+    {
+        int sample = Channels * Height * Width;
+        if (rawImages.Length == 0 || rawImages.Length % sample != 0)
+            throw new ArgumentException($"{rawImages.Length} pixels are not a whole number of [{Channels}, {Height}, {Width}] images.");
+        int n = rawImages.Length / sample, k = ClassNames.Count;
+        var input = new Tensor(n, Channels, Height, Width);
+        Preprocessing.Apply(rawImages, input.Data, n, Height * Width);
+        var logits = Network.Forward(input, training: false).Data;
+        var result = new float[n * k];
+        for (int i = 0; i < n; i++)
+        {
+            var row = logits.AsSpan(i * k, k);
+            float max = float.NegativeInfinity;
+            foreach (var v in row) max = Math.Max(max, v);
+            double sum = 0;
+            for (int j = 0; j < k; j++) sum += Math.Exp(row[j] - max);
+            for (int j = 0; j < k; j++) result[i * k + j] = (float)(Math.Exp(row[j] - max) / sum);
+        }
+        return result;
+    }
+
+    /// <summary>Metadata stored with the weights and the ONNX model: what rebuilding and scoring need.</summary>
+    public IReadOnlyDictionary<string, string> Metadata() => new Dictionary<string, string>
+    {
+        ["format"] = WeightsFormat,
+        ["architecture"] = Architecture,
+        ["channels"] = Channels.ToString(CultureInfo.InvariantCulture),
+        ["height"] = Height.ToString(CultureInfo.InvariantCulture),
+        ["width"] = Width.ToString(CultureInfo.InvariantCulture),
+        ["class_names"] = JsonSerializer.Serialize(ClassNames),
+        ["preprocessing"] = JsonSerializer.Serialize(Preprocessing),
+    };
+
+    /// <summary>Writes the weights (state dict in torchvision's names) with metadata as safetensors.</summary>
+    public void SaveWeights(Stream output) => Safetensors.Write(output, StateDict.ToTensors(Network), Metadata());
+
+    /// <summary>Writes the weights to <paramref name="path"/> atomically.</summary>
+    public void SaveWeights(string path) => AtomicFile.Write(path, SaveWeights);
+
+    /// <summary>Reads weights saved by <see cref="SaveWeights(Stream)"/> and rebuilds the model; refuses files without ResNet.ML metadata.</summary>
+    public static TrainedModel LoadWeights(Stream input, string source = "the weights")
+    {
+        var (tensors, meta) = Safetensors.Read(input, source);
+        if (meta.GetValueOrDefault("format") == TrainingCheckpoint.FormatName)
+            throw new InvalidDataException($"{source} is a training checkpoint, not a model: resume it with 'train --resume', or use the model file written at the end of training.");
+        if (meta.GetValueOrDefault("format") != WeightsFormat)
+            throw new InvalidDataException($"{source} is a safetensors file without ResNet.ML model metadata (architecture, classes, preprocessing), so it cannot be rebuilt into a model.");
+        try
+        {
+            string architecture = meta["architecture"];
+            int channels = int.Parse(meta["channels"], CultureInfo.InvariantCulture);
+            int height = int.Parse(meta["height"], CultureInfo.InvariantCulture);
+            int width = int.Parse(meta["width"], CultureInfo.InvariantCulture);
+            var classes = JsonSerializer.Deserialize<List<string>>(meta["class_names"]) ?? throw new InvalidDataException("no class names");
+            var preprocessing = JsonSerializer.Deserialize<Preprocessing>(meta["preprocessing"]) ?? throw new InvalidDataException("no preprocessing");
+            var network = ModelBridge.Build(architecture, channels, classes.Count, height, width);
+            StateDict.Load(network, tensors, source);
+            return new TrainedModel(network, classes, preprocessing, height, width);
+        }
+        catch (Exception e) when (e is KeyNotFoundException or FormatException or JsonException)
+        {
+            throw new InvalidDataException($"{source} has damaged ResNet.ML model metadata ({e.Message}).");
+        }
+    }
+
+    public static TrainedModel LoadWeights(string path)
+    {
+        try
+        {
+            using var stream = File.OpenRead(path);
+            return LoadWeights(stream, $"Model file '{path}'");
+        }
+        catch (FileNotFoundException) { throw new FileNotFoundException($"Model file '{path}' does not exist.", path); }
+    }
+}
