@@ -10,6 +10,8 @@ internal interface ITrainerOptimizer
     /// <summary>Every state tensor, named (e.g. <c>layer1.0.conv1.weight.momentum</c>), plus its step counter.</summary>
     IReadOnlyList<(string Name, float[] Values)> ExportState();
     long StepCount { get; }
+    /// <summary>Throws naming the first buffer that is missing or of the wrong size in <paramref name="state"/>.</summary>
+    void CheckState(IReadOnlyDictionary<string, float[]> state);
     /// <summary>Restores state exported by <see cref="ExportState"/>; all-or-nothing, names and lengths checked first.</summary>
     void ImportState(IReadOnlyDictionary<string, float[]> state, long stepCount);
 }
@@ -21,8 +23,7 @@ internal interface ITrainerOptimizer
 internal static class EngineBridge
 {
     /// <summary>The engine's worker thread count (process-wide).</summary>
-    public static void SetThreads(int threads) => Threads = threads;
-    public static int Threads { get; private set; } = Environment.ProcessorCount;
+    public static void SetThreads(int threads) => Engine.Threads = threads;
 
     public static ITrainerOptimizer CreateOptimizer(ResNetTrainerOptions options, IReadOnlyList<Parameter> parameters) =>
         options.Optimizer switch
@@ -46,33 +47,6 @@ internal static class EngineBridge
             ScheduleKind.Cosine or ScheduleKind.OneCycle => peak * 0.5 * (1 + Math.Cos(Math.PI * u)),
             _ => peak,
         };
-    }
-
-    /// <summary>Mean softmax cross-entropy over the batch with label smoothing; writes d loss / d logits into <paramref name="grad"/>.</summary>
-    public static double CrossEntropy(Tensor logits, ReadOnlySpan<int> labels, float smoothing, Tensor grad)
-    {
-        int n = logits.N, k = logits.C;
-        double total = 0;
-        var l = logits.Data;
-        var g = grad.Data;
-        float off = smoothing / k, on = 1 - smoothing + off;
-        for (int i = 0; i < n; i++)
-        {
-            var row = l.AsSpan(i * k, k);
-            float max = float.NegativeInfinity;
-            foreach (float v in row) max = Math.Max(max, v);
-            double sum = 0;
-            foreach (float v in row) sum += Math.Exp(v - max);
-            double logSum = Math.Log(sum) + max;
-            for (int j = 0; j < k; j++)
-            {
-                double target = j == labels[i] ? on : off;
-                double p = Math.Exp(row[j] - logSum);
-                total -= target * (row[j] - logSum);
-                g[i * k + j] = (float)((p - target) / n);
-            }
-        }
-        return total / n;
     }
 
     private sealed class InterimSgd(IReadOnlyList<Parameter> parameters, float momentum, bool nesterov, float weightDecay) : ITrainerOptimizer
@@ -103,14 +77,19 @@ internal static class EngineBridge
 
         public void ImportState(IReadOnlyDictionary<string, float[]> state, long stepCount)
         {
+            CheckState(state);
+            for (int i = 0; i < parameters.Count; i++) state[$"{parameters[i].Name}.momentum_buffer"].CopyTo(_velocity[i], 0);
+            StepCount = stepCount;
+        }
+
+        public void CheckState(IReadOnlyDictionary<string, float[]> state)
+        {
             for (int i = 0; i < parameters.Count; i++)
             {
                 string name = $"{parameters[i].Name}.momentum_buffer";
                 if (!state.TryGetValue(name, out var values) || values.Length != _velocity[i].Length)
-                    throw new InvalidDataException($"The optimizer state lacks '{name}' or has the wrong size.");
+                    throw new InvalidDataException($"The checkpoint's optimizer state lacks '{name}' or has the wrong size.");
             }
-            for (int i = 0; i < parameters.Count; i++) state[$"{parameters[i].Name}.momentum_buffer"].CopyTo(_velocity[i], 0);
-            StepCount = stepCount;
         }
     }
 }
@@ -130,32 +109,7 @@ internal static class ModelBridge
     /// <summary>Tests plug a small network in here.</summary>
     internal static Func<string, int, int, Network?>? TestFactory { get; set; }
 
-    /// <summary>Kaiming-normal (fan-out) convolutions, BN weight 1 / bias 0, PyTorch's default uniform for linear layers.</summary>
-    public static void Initialize(Network network, int seed)
-    {
-        var rng = new Tensors.Rng((ulong)(uint)seed ^ 0x1A17UL);
-        foreach (var layer in network.AllLayers)
-        {
-            switch (layer)
-            {
-                case Conv2d conv:
-                {
-                    double std = Math.Sqrt(2.0 / (conv.OutChannels * conv.KernelSize * conv.KernelSize));
-                    var w = conv.Weight.Value.Data;
-                    for (int i = 0; i < w.Length; i++) w[i] = (float)(rng.NextGaussian() * std);
-                    break;
-                }
-                case Linear linear:
-                {
-                    double bound = 1.0 / Math.Sqrt(linear.InFeatures);
-                    foreach (var p in linear.Parameters)
-                    {
-                        var w = p.Value.Data;
-                        for (int i = 0; i < w.Length; i++) w[i] = (float)((rng.NextDouble() * 2 - 1) * bound);
-                    }
-                    break;
-                }
-            }
-        }
-    }
+    /// <summary>torchvision's initialization (the engine's <see cref="Initialization.Initializer"/>) from a seed.</summary>
+    public static void Initialize(Network network, int seed) =>
+        Initialization.Initializer.Initialize(network, new Tensors.Rng((ulong)(uint)seed ^ 0x1A17UL));
 }

@@ -53,7 +53,7 @@ public sealed class EvaluationResult
 }
 
 /// <summary>Accumulates an <see cref="EvaluationResult"/> batch by batch from logits.</summary>
-internal sealed class EvaluationAccumulator(IReadOnlyList<string> classNames)
+public sealed class EvaluationAccumulator(IReadOnlyList<string> classNames)
 {
     private readonly long[,] _confusion = new long[classNames.Count, classNames.Count];
     private double _lossSum;

@@ -1,14 +1,19 @@
+using ResNet.ML.Data;
+
 namespace ResNet.ML.Training;
 
 /// <summary>
 /// A batch of labelled images as the trainer consumes them: <see cref="Count"/> images of [C, H, W] float pixels in
-/// planar CHW order one after another (raw, not yet normalized: the trained model's preprocessing does that), and one
-/// class index per image.
+/// planar CHW order one after another, in the source's units (0-255 for the built-in sources; the model's
+/// <see cref="Normalization"/> maps them to network inputs), and one class index per image.
+/// A source may reuse the arrays once the enumeration moves to the next batch.
 /// </summary>
 public sealed class ImageBatch
 {
     public ImageBatch(float[] pixels, int[] labels, int channels, int height, int width)
     {
+        ArgumentNullException.ThrowIfNull(pixels);
+        ArgumentNullException.ThrowIfNull(labels);
         if (channels <= 0 || height <= 0 || width <= 0)
             throw new ArgumentException($"A batch's image shape must be positive, not [{channels}, {height}, {width}].");
         if (pixels.Length != (long)labels.Length * channels * height * width)
@@ -26,9 +31,9 @@ public sealed class ImageBatch
 }
 
 /// <summary>
-/// Labelled images as a stream of batches, re-read once per epoch: the one thing <see cref="ResNetTrainer"/> needs
-/// from data. Implementations must be deterministic in (<c>epoch</c>, <c>seed</c>): a resumed run skips the batches
-/// already trained on and must see the same ones after them. Nothing here assumes files.
+/// Labelled images as a stream of batches, read once per epoch: all <see cref="ResNetTrainer"/> needs from data, and
+/// the shape an ML.NET estimator can wrap. Nothing here assumes files. An implementation must be deterministic in
+/// (epoch, seed): a run resumed at batch b of epoch e reads from there and must see what the uninterrupted run saw.
 /// </summary>
 public interface IImageBatchSource
 {
@@ -40,19 +45,53 @@ public interface IImageBatchSource
     /// <summary>Images per epoch.</summary>
     int Count { get; }
 
-    /// <summary>One epoch's batches (the last may be smaller); shuffled when <paramref name="shuffle"/>, by (<paramref name="seed"/>, <paramref name="epoch"/>).</summary>
-    IEnumerable<ImageBatch> ReadEpoch(int epoch, int batchSize, bool shuffle, int seed);
+    /// <summary>
+    /// The batches of epoch <paramref name="epoch"/> from batch <paramref name="startBatch"/>; for
+    /// <paramref name="training"/> shuffled (and augmented, when the source augments) by (<paramref name="seed"/>, epoch),
+    /// otherwise in order. Every batch holds <paramref name="batchSize"/> images but the last.
+    /// </summary>
+    IEnumerable<ImageBatch> ReadEpoch(int epoch, int startBatch, int batchSize, bool training, int seed, CancellationToken cancellationToken = default);
 }
 
-/// <summary>A source that can hand out any image by index, so it can be split and scanned for statistics.</summary>
-public interface IRandomAccessImageSource : IImageBatchSource
+/// <summary>
+/// An <see cref="ImageDataset"/> (IDX, CIFAR, folders, arrays) as a batch source, read ahead on worker threads by the
+/// data pipeline's <see cref="BatchLoader"/>, which shuffles and augments by (seed, epoch, batch) alone.
+/// </summary>
+public sealed class ImageDatasetSource : IImageBatchSource
 {
-    /// <summary>The label of image <paramref name="index"/>.</summary>
-    int LabelAt(int index);
+    private readonly Dictionary<(int BatchSize, bool Training, int Seed), BatchLoader> _loaders = [];
 
-    /// <summary>Copies image <paramref name="index"/>'s CHW pixels into <paramref name="destination"/> and returns its label.</summary>
-    int CopyImage(int index, Span<float> destination);
+    /// <param name="dataset">The images.</param>
+    /// <param name="augmentation">Applied to training reads only; null for none.</param>
+    /// <param name="workers">Read-ahead threads (0: read on the consumer's thread).</param>
+    public ImageDatasetSource(ImageDataset dataset, Augmentation? augmentation = null, int workers = 1)
+    {
+        ArgumentNullException.ThrowIfNull(dataset);
+        (Dataset, Augmentation, Workers) = (dataset, augmentation, workers);
+    }
 
-    /// <summary>The images at <paramref name="indices"/> as a source of their own (a train/validation split).</summary>
-    IRandomAccessImageSource Subset(IReadOnlyList<int> indices);
+    public ImageDataset Dataset { get; }
+    public Augmentation? Augmentation { get; }
+    public int Workers { get; }
+    public IReadOnlyList<string> ClassNames => Dataset.ClassNames;
+    public int Channels => Dataset.Channels;
+    public int Height => Dataset.Height;
+    public int Width => Dataset.Width;
+    public int Count => Dataset.Count;
+
+    public IEnumerable<ImageBatch> ReadEpoch(int epoch, int startBatch, int batchSize, bool training, int seed, CancellationToken cancellationToken = default)
+    {
+        if (!_loaders.TryGetValue((batchSize, training, seed), out var loader))
+        {
+            // Pixels stay in source units: the trainer normalizes with the model's statistics.
+            loader = new BatchLoader(Dataset, new BatchLoaderOptions
+            {
+                BatchSize = batchSize, Shuffle = training, Seed = (ulong)(uint)seed, Augmentation = training ? Augmentation : null,
+                Normalization = Normalization.None, Workers = Workers,
+            });
+            _loaders[(batchSize, training, seed)] = loader;
+        }
+        foreach (var b in loader.ReadEpoch(epoch, startBatch, cancellationToken))
+            yield return new ImageBatch(b.Images.Data, b.Labels, Channels, Height, Width);
+    }
 }

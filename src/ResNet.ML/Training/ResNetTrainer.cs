@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using ResNet.ML.Data;
 using ResNet.ML.Layers;
 using ResNet.ML.Models;
 using ResNet.ML.Tensors;
@@ -34,6 +35,39 @@ public sealed class ResNetTrainer
         IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default) =>
         Run(train, validation, checkpoint: null, progress, cancellationToken);
 
+    /// <summary>
+    /// Trains on an <see cref="ImageDataset"/> (IDX, CIFAR, folders, arrays), read ahead on worker threads and augmented
+    /// with <see cref="ResNetTrainerOptions.Augmentation"/>; without <paramref name="validation"/> a stratified
+    /// <see cref="ResNetTrainerOptions.ValidationFraction"/> of <paramref name="train"/> is held out.
+    /// </summary>
+    public TrainedModel Fit(ImageDataset train, ImageDataset? validation = null,
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var (t, v) = Sources(train, validation);
+        return Run(t, v, checkpoint: null, progress, cancellationToken);
+    }
+
+    /// <summary>Continues a run on an <see cref="ImageDataset"/> (see <see cref="Fit(ImageDataset, ImageDataset?, IProgress{TrainingProgress}?, CancellationToken)"/>).</summary>
+    public TrainedModel Resume(TrainingCheckpoint checkpoint, ImageDataset train, ImageDataset? validation = null,
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(checkpoint);
+        var (t, v) = Sources(train, validation);
+        return Run(t, v, checkpoint, progress, cancellationToken);
+    }
+
+    private (IImageBatchSource Train, IImageBatchSource? Validation) Sources(ImageDataset train, ImageDataset? validation)
+    {
+        ArgumentNullException.ThrowIfNull(train);
+        if (train.Count == 0) throw new ArgumentException($"{train.Source}: the training data holds no images.");
+        if (validation is null && _options.ValidationFraction > 0)
+        {
+            var (t, v) = train.StratifiedSplit(_options.ValidationFraction, (ulong)(uint)_options.Seed);
+            (train, validation) = (t, v.Count == 0 ? null : v);
+        }
+        return (new ImageDatasetSource(train, _options.Augmentation), validation is null ? null : new ImageDatasetSource(validation));
+    }
+
     /// <summary>Continues the run saved in <paramref name="checkpoint"/>, with the same options and data it was made with.</summary>
     public TrainedModel Resume(TrainingCheckpoint checkpoint, IImageBatchSource train, IImageBatchSource? validation = null,
         IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default) =>
@@ -50,32 +84,31 @@ public sealed class ResNetTrainer
         var o = _options;
         if (o.Threads > 0) EngineBridge.SetThreads(o.Threads);
         (train, validation) = PrepareData(train, validation);
+        if (o.Channels is int wanted && o.Normalization is { } given && given.Mean.Length != 1 && given.Mean.Length != wanted)
+            throw new ArgumentException($"Option Normalization has {given.Mean.Length} channel statistics for {wanted}-channel images.");
         int channels = train.Channels, height = train.Height, width = train.Width, classes = train.ClassNames.Count;
         string fingerprint = Fingerprint(o, train, validation);
 
-        var network = ModelBridge.Build(o.Architecture, channels, classes, height, width);
-        var parameters = network.Parameters.ToList();
-        var optimizer = EngineBridge.CreateOptimizer(o, parameters);
+        var session = TrainingSession.Create(o, channels, classes, height, width);
+        var network = session.Network;
+        var optimizer = session.Optimizer;
         var run = new RunState();
-        Preprocessing preprocessing;
+        Normalization normalization;
         if (checkpoint is null)
         {
-            ModelBridge.Initialize(network, o.Seed);
             if (o.InitialWeights is not null) LoadInitialWeights(network, o.InitialWeights);
-            preprocessing = o.NormalizationMean is not null
-                ? new Preprocessing(o.PixelScale, o.NormalizationMean, o.NormalizationStd!)
-                : Preprocessing.FromData(train, o.PixelScale);
-            preprocessing.Validate(channels);
-            run.AugmentRng = new Rng(((ulong)(uint)o.Seed << 32) ^ 0xA06UL);
+            normalization = o.Normalization ?? ComputeNormalization(train, o.PixelScale);
+            normalization.CheckChannels(channels);
         }
         else
         {
             var s = checkpoint.State;
             if (s.Fingerprint != fingerprint) throw new InvalidDataException(DescribeMismatch(s.Fingerprint, fingerprint));
             // Everything is checked before anything is copied, so a refused checkpoint leaves nothing half-loaded.
+            optimizer.CheckState(checkpoint.OptimizerState);
             StateDict.Load(network, checkpoint.ModelTensors, "The checkpoint");
             optimizer.ImportState(checkpoint.OptimizerState, s.OptimizerSteps);
-            preprocessing = s.Preprocessing;
+            normalization = s.Normalization.ToNormalization();
             run = RunState.From(s);
         }
 
@@ -83,37 +116,28 @@ public sealed class ResNetTrainer
         int stepsPerEpoch = (train.Count + o.BatchSize - 1) / o.BatchSize;
         long totalSteps = (long)stepsPerEpoch * o.Epochs;
         var input = new Tensor(0, channels, height, width);
-        Tensor? grad = null;
         int sample = channels * height * width;
         bool stopped = false;
 
         for (; run.Epoch < o.Epochs && !stopped; run.Epoch++)
         {
             SetBackboneFrozen(network, frozen: run.Epoch < o.FreezeBackboneEpochs);
-            int step = 0;
+            int step = run.StepInEpoch;
             stopwatch.Restart();
-            foreach (var batch in train.ReadEpoch(run.Epoch, o.BatchSize, shuffle: true, seed: o.Seed))
+            foreach (var batch in train.ReadEpoch(run.Epoch, run.StepInEpoch, o.BatchSize, training: true, o.Seed, ct))
             {
-                if (step++ < run.StepInEpoch) continue;   // resumed mid-epoch: these were trained on before
+                step++;
                 CheckBatch(batch, train, run.Epoch, step);
                 int n = batch.Count;
                 if (input.N != n) input = new Tensor(n, channels, height, width);
                 batch.Pixels.AsSpan(0, n * sample).CopyTo(input.Data);
-                Augmenter.Apply(o.Augmentation, input, run.AugmentRng);
-                preprocessing.Apply(input.Data, input.Data, n, height * width);
+                normalization.Apply(input);
 
                 double lr = EngineBridge.LearningRate(o, run.GlobalStep, totalSteps);
-                var logits = network.Forward(input, training: true);
-                Tensor.Reuse(ref grad, logits.N, logits.C, logits.H, logits.W);
-                double loss = EngineBridge.CrossEntropy(logits, batch.Labels, o.LabelSmoothing, grad!);
-                if (!double.IsFinite(loss))
-                    throw new NonFiniteException($"The training loss became {loss} at epoch {run.Epoch + 1}, step {step}: training diverged; lower the learning rate (now {lr:G3}).");
-                network.ZeroGrad();
-                network.Backward(grad!);
-                optimizer.Step((float)lr);
+                var (loss, correct) = session.TrainStep(input, batch.Labels, (float)lr, run.GlobalStep);
 
                 run.EpochLossSum += loss * n;
-                run.EpochCorrect += CountCorrect(logits, batch.Labels);
+                run.EpochCorrect += correct;
                 run.EpochSeen += n;
                 run.StepInEpoch = step;
                 run.GlobalStep++;
@@ -128,21 +152,21 @@ public sealed class ResNetTrainer
                 if (ct.IsCancellationRequested)
                 {
                     run.EpochSeconds = seconds;
-                    string? path = SaveCheckpoint(network, optimizer, run, fingerprint, preprocessing, train, progress);
+                    string? path = SaveCheckpoint(session, run, fingerprint, normalization, train, progress);
                     throw new TrainingCanceledException(path, run.Epoch, step, ct);
                 }
                 if (o.CheckpointIntervalSteps > 0 && run.GlobalStep % o.CheckpointIntervalSteps == 0 && step < stepsPerEpoch)
                 {
                     run.EpochSeconds = seconds;
                     stopwatch.Restart();
-                    SaveCheckpoint(network, optimizer, run, fingerprint, preprocessing, train, progress);
-                    run.EpochSeconds = seconds;
+                    SaveCheckpoint(session, run, fingerprint, normalization, train, progress);
                 }
             }
-            if (step == 0) throw new ArgumentException("The training data yielded no batches.");
+            if (step != stepsPerEpoch)
+                throw new ArgumentException($"The training data yielded {step} batches in epoch {run.Epoch + 1}, not the {stepsPerEpoch} its {train.Count} images make; a source must give the same images every epoch.");
 
             double epochSeconds = run.EpochSeconds + stopwatch.Elapsed.TotalSeconds;
-            EvaluationResult? val = validation is null ? null : Evaluate(network, preprocessing, validation, Math.Max(o.BatchSize, 64));
+            EvaluationResult? val = validation is null ? null : Evaluate(network, normalization, validation, Math.Max(o.BatchSize, 64), ct: ct);
             var metrics = new EpochMetrics(run.Epoch + 1, run.EpochLossSum / run.EpochSeen, (double)run.EpochCorrect / run.EpochSeen,
                 val?.Loss, val?.Top1Accuracy, val?.Top5Accuracy, EngineBridge.LearningRate(o, Math.Max(run.GlobalStep - 1, 0), totalSteps),
                 epochSeconds, run.EpochSeen / Math.Max(epochSeconds, 1e-9));
@@ -158,25 +182,27 @@ public sealed class ResNetTrainer
             // The checkpoint of a finished epoch points at the start of the next one.
             run.StartNextEpoch();
             run.Epoch++;
-            SaveCheckpoint(network, optimizer, run, fingerprint, preprocessing, train, progress);
+            string? saved = SaveCheckpoint(session, run, fingerprint, normalization, train, progress);
             run.Epoch--;
             if (stopped)
                 progress?.Report(new TrainingProgress { Phase = TrainingPhase.EarlyStopped, EpochNumber = run.Epoch + 1, TotalEpochs = o.Epochs, ValidationAccuracy = metrics.ValidationAccuracy, Epoch = metrics });
-            ct.ThrowIfCancellationRequested();
+            if (ct.IsCancellationRequested && run.Epoch + 1 < o.Epochs && !stopped)
+                throw new TrainingCanceledException(saved, run.Epoch, step, ct);
         }
 
         SetBackboneFrozen(network, frozen: false);
-        return new TrainedModel(network, train.ClassNames.ToList(), preprocessing, height, width, run.History);
+        return new TrainedModel(network, train.ClassNames.ToList(), normalization, height, width, run.History);
     }
 
     /// <summary>Scores <paramref name="data"/> with the network in inference mode.</summary>
-    internal static EvaluationResult Evaluate(Network network, Preprocessing preprocessing, IImageBatchSource data, int batchSize, IReadOnlyList<string>? classNames = null)
+    internal static EvaluationResult Evaluate(Network network, Normalization normalization, IImageBatchSource data, int batchSize,
+        IReadOnlyList<string>? classNames = null, CancellationToken ct = default)
     {
         var names = classNames ?? data.ClassNames;
         var accumulator = new EvaluationAccumulator(names);
         Tensor input = new(0, data.Channels, data.Height, data.Width);
         int sample = data.Channels * data.Height * data.Width;
-        foreach (var batch in data.ReadEpoch(0, batchSize, shuffle: false, seed: 0))
+        foreach (var batch in data.ReadEpoch(0, 0, batchSize, training: false, seed: 0, ct))
         {
             for (int i = 0; i < batch.Count; i++)
             {
@@ -184,11 +210,48 @@ public sealed class ResNetTrainer
                     throw new ArgumentException($"Label {batch.Labels[i]} is outside the model's {names.Count} classes (0..{names.Count - 1}).");
             }
             if (input.N != batch.Count) input = new Tensor(batch.Count, data.Channels, data.Height, data.Width);
-            preprocessing.Apply(batch.Pixels.AsSpan(0, batch.Count * sample), input.Data, batch.Count, data.Height * data.Width);
+            batch.Pixels.AsSpan(0, batch.Count * sample).CopyTo(input.Data);
+            normalization.Apply(input);
             var logits = network.Forward(input, training: false);
             accumulator.Add(logits.Data, batch.Labels);
         }
         return accumulator.Result();
+    }
+
+    /// <summary>Per-channel mean and standard deviation of the scaled training pixels (one in-order pass).</summary>
+    internal static Normalization ComputeNormalization(IImageBatchSource source, float scale)
+    {
+        if (source is ImageDatasetSource ds) return Normalization.Compute(ds.Dataset, scale);
+        int channels = source.Channels, plane = source.Height * source.Width;
+        var sum = new double[channels];
+        var sumSq = new double[channels];
+        long images = 0;
+        int index = 0;
+        foreach (var batch in source.ReadEpoch(0, 0, 256, training: false, seed: 0))
+        {
+            CheckBatch(batch, source, 0, ++index);
+            for (int n = 0; n < batch.Count; n++)
+            {
+                for (int c = 0; c < channels; c++)
+                {
+                    double s = 0, s2 = 0;
+                    foreach (float p in batch.Pixels.AsSpan((n * channels + c) * plane, plane)) { double v = p * (double)scale; s += v; s2 += v * v; }
+                    sum[c] += s; sumSq[c] += s2;
+                }
+            }
+            images += batch.Count;
+        }
+        if (images == 0) throw new ArgumentException("The training data holds no images.");
+        double count = (double)images * plane;
+        var mean = new float[channels];
+        var std = new float[channels];
+        for (int c = 0; c < channels; c++)
+        {
+            double m = sum[c] / count;
+            mean[c] = (float)m;
+            std[c] = (float)Math.Max(Math.Sqrt(Math.Max(sumSq[c] / count - m * m, 0)), 1e-6);
+        }
+        return new Normalization(scale, mean, std);
     }
 
     private (IImageBatchSource Train, IImageBatchSource? Validation) PrepareData(IImageBatchSource train, IImageBatchSource? validation)
@@ -202,6 +265,12 @@ public sealed class ResNetTrainer
             throw new ArgumentException($"Option Channels is {c}, but the training images have {train.Channels} channels.");
         if (o.ImageSize is int s && (s != train.Height || s != train.Width))
             throw new ArgumentException($"Option ImageSize is {s}, but the training images are {train.Height}x{train.Width}; resize them when loading.");
+        if (train is ImageDatasetSource { Dataset: var dataset })
+        {
+            var present = dataset.CountPerClass().Select((count, c) => (count, c)).Where(x => x.count > 0).ToList();
+            if (present.Count < 2)
+                throw new ArgumentException($"{dataset.Source}: the training images are all of one class ('{train.ClassNames[present[0].c]}'); a classifier needs at least two.");
+        }
         if (validation is not null)
         {
             if (validation.Channels != train.Channels || validation.Height != train.Height || validation.Width != train.Width)
@@ -211,22 +280,28 @@ public sealed class ResNetTrainer
             return (train, validation.Count == 0 ? null : validation);
         }
         if (o.ValidationFraction == 0) return (train, null);
-        var all = train as IRandomAccessImageSource ?? Materialize(train);
-        var (trainIdx, valIdx) = RandomAccessBatches.StratifiedSplit(all, o.ValidationFraction, o.Seed);
-        if (valIdx.Length == 0) return (train, null);
-        return (all.Subset(trainIdx), all.Subset(valIdx));
+        var all = train is ImageDatasetSource ds ? ds.Dataset : Materialize(train);
+        var (t, v) = all.StratifiedSplit(o.ValidationFraction, (ulong)(uint)o.Seed);
+        var augmentation = (train as ImageDatasetSource)?.Augmentation;
+        return (new ImageDatasetSource(t, augmentation), v.Count == 0 ? null : new ImageDatasetSource(v));
     }
 
-    private static IRandomAccessImageSource Materialize(IImageBatchSource source)
+    /// <summary>Reads a stream source into memory once, so it can be split.</summary>
+    private static ImageDataset Materialize(IImageBatchSource source)
     {
-        var pixels = new List<float>();
-        var labels = new List<int>();
-        foreach (var b in source.ReadEpoch(0, 256, shuffle: false, seed: 0))
+        int sample = source.Channels * source.Height * source.Width;
+        var pixels = new float[(long)source.Count * sample];
+        var labels = new int[source.Count];
+        int n = 0;
+        foreach (var b in source.ReadEpoch(0, 0, 256, training: false, seed: 0))
         {
-            pixels.AddRange(b.Pixels);
-            labels.AddRange(b.Labels);
+            if (n + b.Count > labels.Length) throw new ArgumentException($"The training data yielded more than the {source.Count} images it declares.");
+            b.Pixels.AsSpan(0, b.Count * sample).CopyTo(pixels.AsSpan(n * sample));
+            b.Labels.AsSpan(0, b.Count).CopyTo(labels.AsSpan(n));
+            n += b.Count;
         }
-        return new ArrayImageSource(pixels.ToArray(), labels.ToArray(), source.Channels, source.Height, source.Width, source.ClassNames);
+        if (n != labels.Length) throw new ArgumentException($"The training data yielded {n} images, not the {source.Count} it declares.");
+        return ImageDataset.FromFloats(pixels, labels, source.Channels, source.Height, source.Width, source.ClassNames, "the training batches");
     }
 
     private static void CheckBatch(ImageBatch batch, IImageBatchSource source, int epoch, int step)
@@ -239,19 +314,6 @@ public sealed class ResNetTrainer
             if ((uint)batch.Labels[i] >= (uint)k)
                 throw new ArgumentException($"Label {batch.Labels[i]} (batch {step} of epoch {epoch + 1}, image {i}) is outside the {k} classes (0..{k - 1}).");
         }
-    }
-
-    private static int CountCorrect(Tensor logits, int[] labels)
-    {
-        int k = logits.C, correct = 0;
-        for (int i = 0; i < labels.Length; i++)
-        {
-            var row = logits.Data.AsSpan(i * k, k);
-            int argmax = 0;
-            for (int j = 1; j < k; j++) if (row[j] > row[argmax]) argmax = j;
-            if (argmax == labels[i]) correct++;
-        }
-        return correct;
     }
 
     private bool UpdateEarlyStopping(RunState run, EpochMetrics m)
@@ -290,15 +352,16 @@ public sealed class ResNetTrainer
         StateDict.Load(network, tensors, $"Initial weights '{path}'", skip: name => head is not null && name.StartsWith(head + ".", StringComparison.Ordinal));
     }
 
-    private string? SaveCheckpoint(Network network, ITrainerOptimizer optimizer, RunState run, string fingerprint,
-        Preprocessing preprocessing, IImageBatchSource train, IProgress<TrainingProgress>? progress)
+    private string? SaveCheckpoint(TrainingSession session, RunState run, string fingerprint, Normalization normalization,
+        IImageBatchSource train, IProgress<TrainingProgress>? progress)
     {
         if (_options.CheckpointFolder is null) return null;
+        var state = session.Optimizer.ExportState();
         var checkpoint = new TrainingCheckpoint
         {
-            State = run.ToState(fingerprint, _options.Architecture, train, preprocessing, optimizer.StepCount),
-            ModelTensors = StateDict.ToTensors(network),
-            OptimizerState = optimizer.ExportState().ToDictionary(s => s.Name, s => (float[])s.Values.Clone()),
+            State = run.ToState(fingerprint, session.Network.Architecture, train, normalization, session.Optimizer.StepCount),
+            ModelTensors = StateDict.ToTensors(session.Network),
+            OptimizerState = state.ToDictionary(s => s.Name, s => (float[])s.Values.Clone()),
         };
         string path = Path.Combine(_options.CheckpointFolder, TrainingCheckpoint.FileName);
         checkpoint.Save(path);
@@ -320,7 +383,8 @@ public sealed class ResNetTrainer
             ["Optimizer"] = $"{o.Optimizer} lr={o.LearningRate:R} momentum={o.Momentum:R} nesterov={o.Nesterov} wd={o.WeightDecay:R}",
             ["Schedule"] = $"{o.Schedule} milestones={string.Join(",", o.StepMilestones)} warmup={o.WarmupFraction:R}",
             ["LabelSmoothing"] = o.LabelSmoothing.ToString("R"),
-            ["Augmentation"] = o.Augmentation.ToString(),
+            ["Augmentation"] = (train as ImageDatasetSource)?.Augmentation?.ToString() ?? "none",
+            ["Normalization"] = o.Normalization?.ToString() ?? $"computed, scale {o.PixelScale:R}",
             ["Seed"] = o.Seed.ToString(),
             ["InitialWeights"] = o.InitialWeights is null ? "none" : Path.GetFileName(o.InitialWeights) + $" frozen={o.FreezeBackboneEpochs}",
         });
@@ -339,7 +403,6 @@ public sealed class ResNetTrainer
         public int Epoch;
         public int StepInEpoch;
         public long GlobalStep;
-        public Rng AugmentRng = new(0);
         public double EpochLossSum;
         public long EpochCorrect;
         public long EpochSeen;
@@ -356,16 +419,16 @@ public sealed class ResNetTrainer
 
         public static RunState From(CheckpointState s) => new()
         {
-            Epoch = s.Epoch, StepInEpoch = s.StepInEpoch, GlobalStep = s.GlobalStep, AugmentRng = Rng.FromState(s.AugmentRng),
+            Epoch = s.Epoch, StepInEpoch = s.StepInEpoch, GlobalStep = s.GlobalStep,
             EpochLossSum = s.EpochLossSum, EpochCorrect = s.EpochCorrect, EpochSeen = s.EpochSeen, EpochSeconds = s.EpochSeconds,
             BestMetric = s.BestMetric, EpochsWithoutImprovement = s.EpochsWithoutImprovement, History = [.. s.History],
         };
 
-        public CheckpointState ToState(string fingerprint, string architecture, IImageBatchSource train, Preprocessing preprocessing, long optimizerSteps) => new()
+        public CheckpointState ToState(string fingerprint, string architecture, IImageBatchSource train, Normalization normalization, long optimizerSteps) => new()
         {
             Fingerprint = fingerprint, Architecture = architecture, Channels = train.Channels, Height = train.Height, Width = train.Width,
-            ClassNames = [.. train.ClassNames], Preprocessing = preprocessing, Epoch = Epoch, StepInEpoch = StepInEpoch, GlobalStep = GlobalStep,
-            OptimizerSteps = optimizerSteps, AugmentRng = AugmentRng.SaveState(), EpochLossSum = EpochLossSum, EpochCorrect = EpochCorrect,
+            ClassNames = [.. train.ClassNames], Normalization = NormalizationState.From(normalization), Epoch = Epoch, StepInEpoch = StepInEpoch, GlobalStep = GlobalStep,
+            OptimizerSteps = optimizerSteps, EpochLossSum = EpochLossSum, EpochCorrect = EpochCorrect,
             EpochSeen = EpochSeen, EpochSeconds = EpochSeconds, BestMetric = BestMetric, EpochsWithoutImprovement = EpochsWithoutImprovement,
             History = [.. History],
         };

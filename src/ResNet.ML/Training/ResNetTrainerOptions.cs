@@ -1,3 +1,5 @@
+using ResNet.ML.Data;
+
 namespace ResNet.ML.Training;
 
 /// <summary>Which optimizer updates the weights.</summary>
@@ -29,16 +31,6 @@ public enum EarlyStoppingMetric
 {
     ValidationAccuracy,
     ValidationLoss,
-}
-
-/// <summary>Training-time augmentation applied to each training image.</summary>
-public enum AugmentationKind
-{
-    None,
-    /// <summary>The paper's CIFAR recipe: pad 4, random crop back to size, random horizontal flip.</summary>
-    PadCropFlip,
-    /// <summary>Random horizontal flip only.</summary>
-    Flip,
 }
 
 /// <summary>Stop when the watched validation metric has not improved by <see cref="MinDelta"/> for <see cref="Patience"/> epochs.</summary>
@@ -91,8 +83,11 @@ public sealed class ResNetTrainerOptions
     /// <summary>Label smoothing of the cross-entropy target, in [0, 1). Default 0.</summary>
     public float LabelSmoothing { get; set; }
 
-    /// <summary>Default <see cref="AugmentationKind.None"/>.</summary>
-    public AugmentationKind Augmentation { get; set; } = AugmentationKind.None;
+    /// <summary>
+    /// Training-time augmentation (e.g. <see cref="Data.Augmentation.CifarPaper"/>), applied when the trainer reads an
+    /// <see cref="ImageDataset"/>; a custom <see cref="IImageBatchSource"/> augments itself. Null (default): none.
+    /// </summary>
+    public Augmentation? Augmentation { get; set; }
 
     /// <summary>
     /// The fraction of the training data held out (stratified, seeded) for validation when no validation data is given.
@@ -124,14 +119,14 @@ public sealed class ResNetTrainerOptions
     /// <summary>With <see cref="InitialWeights"/>: train only the head for this many first epochs. Default 0.</summary>
     public int FreezeBackboneEpochs { get; set; }
 
-    /// <summary>Multiplier that brings raw pixels to [0, 1] before normalization; 1/255 (default) for 0-255 pixels.</summary>
+    /// <summary>Multiplier that brings source pixels to [0, 1] when the statistics are computed; 1/255 (default) for 0-255 pixels.</summary>
     public float PixelScale { get; set; } = 1f / 255f;
 
-    /// <summary>Per-channel mean of scaled pixels; null (default) computes it from the training data.</summary>
-    public float[]? NormalizationMean { get; set; }
-
-    /// <summary>Per-channel standard deviation of scaled pixels; null (default) computes it from the training data.</summary>
-    public float[]? NormalizationStd { get; set; }
+    /// <summary>
+    /// How source pixels become network inputs, kept with the model (and inside its ONNX graph). Null (default): scale by
+    /// <see cref="PixelScale"/>, then per-channel mean and standard deviation computed from the training data.
+    /// </summary>
+    public Normalization? Normalization { get; set; }
 
     /// <summary>Checks every option, naming the one at fault.</summary>
     public void Validate()
@@ -160,16 +155,13 @@ public sealed class ResNetTrainerOptions
         Require(FreezeBackboneEpochs >= 0, nameof(FreezeBackboneEpochs), $"must not be negative, not {FreezeBackboneEpochs}.");
         Require(FreezeBackboneEpochs == 0 || InitialWeights is not null, nameof(FreezeBackboneEpochs), "freezing the backbone needs InitialWeights to start from.");
         Require(PixelScale > 0 && float.IsFinite(PixelScale), nameof(PixelScale), $"must be positive, not {PixelScale}.");
-        Require(NormalizationStd is null || NormalizationStd.All(s => s > 0), nameof(NormalizationStd), "every standard deviation must be positive.");
-        Require((NormalizationMean is null) == (NormalizationStd is null), nameof(NormalizationMean), "give both mean and std, or neither.");
+        Require(Channels is null || Normalization is null || Normalization.Mean.Length == 1 || Normalization.Mean.Length == Channels, nameof(Normalization), $"has {Normalization?.Mean.Length} channel statistics for {Channels}-channel images.");
     }
 
     public ResNetTrainerOptions Clone()
     {
         var copy = (ResNetTrainerOptions)MemberwiseClone();
         copy.StepMilestones = (double[])StepMilestones.Clone();
-        copy.NormalizationMean = (float[]?)NormalizationMean?.Clone();
-        copy.NormalizationStd = (float[]?)NormalizationStd?.Clone();
         return copy;
     }
 }

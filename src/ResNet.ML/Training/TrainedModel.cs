@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using ResNet.ML.Data;
 using ResNet.ML.Layers;
 using ResNet.ML.Models;
 using ResNet.ML.Tensors;
@@ -7,28 +8,32 @@ using ResNet.ML.Tensors;
 namespace ResNet.ML.Training;
 
 /// <summary>
-/// A trained classifier: the network, its class names and the preprocessing its input needs. Evaluates labelled data,
+/// A trained classifier: the network, its class names and the normalization its input needs (its preprocessing). Evaluates labelled data,
 /// predicts, saves its weights as safetensors (torchvision's names, plus metadata that lets it be rebuilt) and exports ONNX.
 /// </summary>
 public sealed class TrainedModel
 {
     internal const string WeightsFormat = "resnet.ml/weights";
 
-    public TrainedModel(Network network, IReadOnlyList<string> classNames, Preprocessing preprocessing, int height, int width,
+    public TrainedModel(Network network, IReadOnlyList<string> classNames, Normalization normalization, int height, int width,
         IReadOnlyList<EpochMetrics>? history = null)
     {
+        ArgumentNullException.ThrowIfNull(network);
+        ArgumentNullException.ThrowIfNull(classNames);
+        ArgumentNullException.ThrowIfNull(normalization);
         if (classNames.Count != network.NumClasses)
             throw new ArgumentException($"{network.Architecture} has {network.NumClasses} outputs but {classNames.Count} class names were given.");
-        preprocessing.Validate(network.InputChannels);
+        normalization.CheckChannels(network.InputChannels);
         network.ValidateInput(network.InputChannels, height, width);
-        (Network, ClassNames, Preprocessing, Height, Width) = (network, classNames, preprocessing, height, width);
+        (Network, ClassNames, Normalization, Height, Width) = (network, classNames, normalization, height, width);
         History = history ?? [];
     }
 
     public Network Network { get; }
     public string Architecture => Network.Architecture;
     public IReadOnlyList<string> ClassNames { get; }
-    public Preprocessing Preprocessing { get; }
+    /// <summary>Source pixels (0-255 for the built-in sources) to network inputs; the ONNX export embeds it.</summary>
+    public Normalization Normalization { get; }
     public int Channels => Network.InputChannels;
     public int Height { get; }
     public int Width { get; }
@@ -43,7 +48,7 @@ public sealed class TrainedModel
         if (data.Count == 0) throw new ArgumentException("The data to evaluate holds no images.");
         if (!data.ClassNames.SequenceEqual(ClassNames))
             throw new ArgumentException($"The data's classes ({string.Join(", ", data.ClassNames.Take(5))}...) are not the model's ({string.Join(", ", ClassNames.Take(5))}...).");
-        return ResNetTrainer.Evaluate(Network, Preprocessing, data, batchSize, ClassNames);
+        return ResNetTrainer.Evaluate(Network, Normalization, data, batchSize, ClassNames);
     }
 
     /// <summary>Class probabilities for raw CHW images (any count), one row of <see cref="ClassNames"/>.Count per image.</summary>
@@ -54,7 +59,8 @@ public sealed class TrainedModel
             throw new ArgumentException($"{rawImages.Length} pixels are not a whole number of [{Channels}, {Height}, {Width}] images.");
         int n = rawImages.Length / sample, k = ClassNames.Count;
         var input = new Tensor(n, Channels, Height, Width);
-        Preprocessing.Apply(rawImages, input.Data, n, Height * Width);
+        rawImages.CopyTo(input.Data);
+        Normalization.Apply(input);
         var logits = Network.Forward(input, training: false).Data;
         var result = new float[n * k];
         for (int i = 0; i < n; i++)
@@ -78,7 +84,7 @@ public sealed class TrainedModel
         ["height"] = Height.ToString(CultureInfo.InvariantCulture),
         ["width"] = Width.ToString(CultureInfo.InvariantCulture),
         ["class_names"] = JsonSerializer.Serialize(ClassNames),
-        ["preprocessing"] = JsonSerializer.Serialize(Preprocessing),
+        ["normalization"] = JsonSerializer.Serialize(NormalizationState.From(Normalization)),
     };
 
     /// <summary>Writes the weights (state dict in torchvision's names) with metadata as safetensors.</summary>
@@ -102,12 +108,12 @@ public sealed class TrainedModel
             int height = int.Parse(meta["height"], CultureInfo.InvariantCulture);
             int width = int.Parse(meta["width"], CultureInfo.InvariantCulture);
             var classes = JsonSerializer.Deserialize<List<string>>(meta["class_names"]) ?? throw new InvalidDataException("no class names");
-            var preprocessing = JsonSerializer.Deserialize<Preprocessing>(meta["preprocessing"]) ?? throw new InvalidDataException("no preprocessing");
+            var normalization = (JsonSerializer.Deserialize<NormalizationState>(meta["normalization"]) ?? throw new InvalidDataException("no normalization")).ToNormalization();
             var network = ModelBridge.Build(architecture, channels, classes.Count, height, width);
             StateDict.Load(network, tensors, source);
-            return new TrainedModel(network, classes, preprocessing, height, width);
+            return new TrainedModel(network, classes, normalization, height, width);
         }
-        catch (Exception e) when (e is KeyNotFoundException or FormatException or JsonException)
+        catch (Exception e) when (e is KeyNotFoundException or FormatException or JsonException or ArgumentException and not ShapeException)
         {
             throw new InvalidDataException($"{source} has damaged ResNet.ML model metadata ({e.Message}).");
         }
@@ -121,5 +127,27 @@ public sealed class TrainedModel
             return LoadWeights(stream, $"Model file '{path}'");
         }
         catch (FileNotFoundException) { throw new FileNotFoundException($"Model file '{path}' does not exist.", path); }
+    }
+
+    /// <summary>The model a checkpoint holds (to export or inspect a run that has not finished).</summary>
+    public static TrainedModel FromCheckpoint(TrainingCheckpoint checkpoint)
+    {
+        ArgumentNullException.ThrowIfNull(checkpoint);
+        var s = checkpoint.State;
+        var network = ModelBridge.Build(s.Architecture, s.Channels, s.ClassNames.Count, s.Height, s.Width);
+        StateDict.Load(network, checkpoint.ModelTensors, "The checkpoint");
+        return new TrainedModel(network, s.ClassNames, s.Normalization.ToNormalization(), s.Height, s.Width, s.History);
+    }
+
+    public static TrainedModel FromCheckpoint(string path) => FromCheckpoint(TrainingCheckpoint.Load(path));
+
+    /// <summary>
+    /// A freshly initialized (seeded) model with 0-255 → [0, 1] normalization: for interop checks and speed tests.
+    /// </summary>
+    public static TrainedModel CreateInitialized(string architecture, int channels, IReadOnlyList<string> classNames, int height, int width, int seed)
+    {
+        var network = ModelBridge.Build(architecture, channels, classNames.Count, height, width);
+        ModelBridge.Initialize(network, seed);
+        return new TrainedModel(network, classNames, Normalization.UnitRange, height, width);
     }
 }

@@ -7,9 +7,10 @@ namespace ResNet.ML.Training;
 
 /// <summary>
 /// Everything needed to continue a run exactly where it stopped: weights and BN statistics, optimizer state, the
-/// position in the run (epoch, step; the schedule is a function of it), the augmentation RNG, the running sums of the
-/// epoch in progress, early-stopping state, the metrics history, and a fingerprint of the options and data it was made
-/// with. Stored as one safetensors file (tensors <c>model.*</c> and <c>optimizer.*</c>, the rest as JSON metadata)
+/// position in the run (epoch, step: the schedule is a function of it, and so are the shuffle order and augmentation
+/// draws, which the data pipeline derives from (seed, epoch, batch) rather than from a running generator), the running
+/// sums of the epoch in progress, early-stopping state, the metrics history, the model's normalization, and a
+/// fingerprint of the options and data it was made with. Stored as one safetensors file (tensors <c>model.*</c> and <c>optimizer.*</c>, the rest as JSON metadata)
 /// with a SHA-256 of the tensor bytes, so a damaged file is refused rather than half-loaded.
 /// </summary>
 public sealed class TrainingCheckpoint
@@ -60,7 +61,7 @@ public sealed class TrainingCheckpoint
         CheckpointState? state;
         try { state = JsonSerializer.Deserialize<CheckpointState>(metadata.GetValueOrDefault("state", ""), CheckpointJson.Options); }
         catch (JsonException e) { throw new InvalidDataException($"{source} is corrupt: its run state is not readable ({e.Message})."); }
-        if (state is null || state.ClassNames is null || state.Fingerprint is null || state.History is null || state.AugmentRng is not { Length: 6 })
+        if (state is null || state.ClassNames is null || state.Fingerprint is null || state.History is null || state.Normalization is null)
             throw new InvalidDataException($"{source} is corrupt: its run state is incomplete.");
         return new TrainingCheckpoint
         {
@@ -101,12 +102,11 @@ internal sealed record CheckpointState
     public required int Height { get; init; }
     public required int Width { get; init; }
     public required List<string> ClassNames { get; init; }
-    public required Preprocessing Preprocessing { get; init; }
+    public required NormalizationState Normalization { get; init; }
     public required int Epoch { get; init; }
     public required int StepInEpoch { get; init; }
     public required long GlobalStep { get; init; }
     public required long OptimizerSteps { get; init; }
-    public required ulong[] AugmentRng { get; init; }
     public required double EpochLossSum { get; init; }
     public required long EpochCorrect { get; init; }
     public required long EpochSeen { get; init; }
@@ -114,6 +114,13 @@ internal sealed record CheckpointState
     public double? BestMetric { get; init; }
     public int EpochsWithoutImprovement { get; init; }
     public required List<EpochMetrics> History { get; init; }
+}
+
+/// <summary>A <see cref="Data.Normalization"/> as plain JSON data.</summary>
+internal sealed record NormalizationState(float Scale, float[] Mean, float[] Std)
+{
+    public static NormalizationState From(Data.Normalization n) => new(n.Scale, n.Mean, n.Std);
+    public Data.Normalization ToNormalization() => new(Scale, Mean, Std);
 }
 
 internal static class CheckpointJson
