@@ -94,20 +94,16 @@ internal static class EngineBridge
     }
 }
 
-/// <summary>Network construction and initialization: interim until the models' builder and the engine's initializer land.</summary>
+/// <summary>Network construction (the models' <see cref="Models.ModelFactory"/>) and initialization (the engine's).</summary>
 internal static class ModelBridge
 {
-    /// <summary>Builds <paramref name="architecture"/> for the input and class count; throws naming the architecture when unknown.</summary>
+    /// <summary>Builds <paramref name="architecture"/> (preset name or spec text) for the input and class count.</summary>
     public static Network Build(string architecture, int channels, int classes, int height, int width)
     {
-        var network = TestFactory?.Invoke(architecture, channels, classes)
-            ?? throw new NotSupportedException($"Architecture '{architecture}' cannot be built yet.");
+        var network = Models.ModelFactory.Build(architecture, channels, classes, height, width);
         network.ValidateInput(channels, height, width);
         return network;
     }
-
-    /// <summary>Tests plug a small network in here.</summary>
-    internal static Func<string, int, int, Network?>? TestFactory { get; set; }
 
     /// <summary>torchvision's initialization (the engine's <see cref="Initialization.Initializer"/>) from a seed.</summary>
     public static void Initialize(Network network, int seed) =>

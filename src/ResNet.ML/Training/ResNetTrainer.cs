@@ -330,27 +330,15 @@ public sealed class ResNetTrainer
         return ++run.EpochsWithoutImprovement >= es.Patience;
     }
 
-    /// <summary>The head is the last Linear layer; freezing the backbone leaves only it trainable.</summary>
+    /// <summary>The head is the last layer (<c>fc</c>); freezing the backbone leaves only it trainable.</summary>
     private static void SetBackboneFrozen(Network network, bool frozen)
     {
-        var head = network.AllLayers.OfType<Linear>().LastOrDefault();
-        var headParameters = head?.Parameters.ToHashSet() ?? [];
+        var headParameters = network.Layers[^1].Parameters.ToHashSet();
         foreach (var p in network.Parameters) p.Trainable = !frozen || headParameters.Contains(p);
     }
 
-    private static void LoadInitialWeights(Network network, string path)
-    {
-        var head = network.AllLayers.OfType<Linear>().LastOrDefault()?.Name;
-        IReadOnlyList<SafetensorsTensor> tensors;
-        try
-        {
-            using var stream = File.OpenRead(path);
-            tensors = Safetensors.Read(stream, $"Initial weights '{path}'").Tensors;
-        }
-        catch (FileNotFoundException) { throw new FileNotFoundException($"Initial weights '{path}' do not exist.", path); }
-        // The head is replaced for the new class count: its tensors in the file are ignored.
-        StateDict.Load(network, tensors, $"Initial weights '{path}'", skip: name => head is not null && name.StartsWith(head + ".", StringComparison.Ordinal));
-    }
+    /// <summary>Loads everything but the head (the last layer), which stays freshly initialized for the new class count.</summary>
+    private static void LoadInitialWeights(Network network, string path) => ModelWeights.LoadBackbone(network, path);
 
     private string? SaveCheckpoint(TrainingSession session, RunState run, string fingerprint, Normalization normalization,
         IImageBatchSource train, IProgress<TrainingProgress>? progress)

@@ -46,6 +46,13 @@ public sealed class ResNetTrainerOptions
     /// <summary>A preset name (<c>resnet20</c>, <c>resnet18</c>, ...; see the models' presets). Default <c>resnet20</c>.</summary>
     public string Architecture { get; set; } = "resnet20";
 
+    /// <summary>A custom architecture as data; setting it sets <see cref="Architecture"/> to the spec's text form.</summary>
+    public Models.ResNetSpec? Spec
+    {
+        get => Models.ResNetSpec.TryParse(Architecture, out var spec, out _) ? spec : null;
+        set => Architecture = value?.ToString() ?? "resnet20";
+    }
+
     /// <summary>Input height and width; null (default) takes the training data's size. Data of another size is refused.</summary>
     public int? ImageSize { get; set; }
 

@@ -13,7 +13,8 @@ namespace ResNet.ML.Training;
 /// </summary>
 public sealed class TrainedModel
 {
-    internal const string WeightsFormat = "resnet.ml/weights";
+    /// <summary>The metadata key that marks a safetensors file as a ResNet.ML model (the standard <c>format=pt</c> stays, for PyTorch tools).</summary>
+    internal const string ModelMarkerKey = "resnet.ml";
 
     public TrainedModel(Network network, IReadOnlyList<string> classNames, Normalization normalization, int height, int width,
         IReadOnlyList<EpochMetrics>? history = null)
@@ -78,8 +79,8 @@ public sealed class TrainedModel
     /// <summary>Metadata stored with the weights and the ONNX model: what rebuilding and scoring need.</summary>
     public IReadOnlyDictionary<string, string> Metadata() => new Dictionary<string, string>
     {
-        ["format"] = WeightsFormat,
-        ["architecture"] = Architecture,
+        [ModelMarkerKey] = "model",
+        [ModelWeights.ArchitectureKey] = Architecture,
         ["channels"] = Channels.ToString(CultureInfo.InvariantCulture),
         ["height"] = Height.ToString(CultureInfo.InvariantCulture),
         ["width"] = Width.ToString(CultureInfo.InvariantCulture),
@@ -87,8 +88,8 @@ public sealed class TrainedModel
         ["normalization"] = JsonSerializer.Serialize(NormalizationState.From(Normalization)),
     };
 
-    /// <summary>Writes the weights (state dict in torchvision's names) with metadata as safetensors.</summary>
-    public void SaveWeights(Stream output) => Safetensors.Write(output, StateDict.ToTensors(Network), Metadata());
+    /// <summary>Writes the weights (state dict in torchvision's names, loadable by PyTorch) with metadata as safetensors.</summary>
+    public void SaveWeights(Stream output) => ModelWeights.Save(Network, output, Metadata());
 
     /// <summary>Writes the weights to <paramref name="path"/> atomically.</summary>
     public void SaveWeights(string path) => AtomicFile.Write(path, SaveWeights);
@@ -96,21 +97,25 @@ public sealed class TrainedModel
     /// <summary>Reads weights saved by <see cref="SaveWeights(Stream)"/> and rebuilds the model; refuses files without ResNet.ML metadata.</summary>
     public static TrainedModel LoadWeights(Stream input, string source = "the weights")
     {
-        var (tensors, meta) = Safetensors.Read(input, source);
+        var buffer = new MemoryStream();
+        input.CopyTo(buffer);
+        buffer.Position = 0;
+        var meta = ModelWeights.ReadMetadata(buffer, source);
+        buffer.Position = 0;
         if (meta.GetValueOrDefault("format") == TrainingCheckpoint.FormatName)
             throw new InvalidDataException($"{source} is a training checkpoint, not a model: resume it with 'train --resume', or use the model file written at the end of training.");
-        if (meta.GetValueOrDefault("format") != WeightsFormat)
+        if (meta.GetValueOrDefault(ModelMarkerKey) != "model")
             throw new InvalidDataException($"{source} is a safetensors file without ResNet.ML model metadata (architecture, classes, preprocessing), so it cannot be rebuilt into a model.");
         try
         {
-            string architecture = meta["architecture"];
+            string architecture = meta[ModelWeights.ArchitectureKey];
             int channels = int.Parse(meta["channels"], CultureInfo.InvariantCulture);
             int height = int.Parse(meta["height"], CultureInfo.InvariantCulture);
             int width = int.Parse(meta["width"], CultureInfo.InvariantCulture);
             var classes = JsonSerializer.Deserialize<List<string>>(meta["class_names"]) ?? throw new InvalidDataException("no class names");
             var normalization = (JsonSerializer.Deserialize<NormalizationState>(meta["normalization"]) ?? throw new InvalidDataException("no normalization")).ToNormalization();
             var network = ModelBridge.Build(architecture, channels, classes.Count, height, width);
-            StateDict.Load(network, tensors, source);
+            ModelWeights.Load(network, buffer, source);
             return new TrainedModel(network, classes, normalization, height, width);
         }
         catch (Exception e) when (e is KeyNotFoundException or FormatException or JsonException or ArgumentException and not ShapeException)

@@ -36,16 +36,6 @@ internal static class TrainingTestData
         return ImageDataset.FromFloats(pixels, labels, channels, size, size, Enumerable.Range(0, classes).Select(c => $"bar{c}").ToArray(), "bars");
     }
 
-    // Interim until the models' builder lands: builds TinyArchitecture by hand.
-    static TrainingTestData() => ModelBridge.TestFactory = (arch, channels, classes) => arch != TinyArchitecture ? null : new Network(arch, channels, classes,
-    [
-        new Conv2d("conv1", channels, 4, 3, 1, 1), new BatchNorm2d("bn1", 4), new ReLU("relu"),
-        new BasicBlock("layer1.0", 4, 4, 1, null),
-        new BasicBlock("layer2.0", 4, 8, 2, new ZeroPadShortcut("layer2.0.shortcut", 4, 8, 2)),
-        new BasicBlock("layer3.0", 8, 16, 2, new ZeroPadShortcut("layer3.0.shortcut", 8, 16, 2)),
-        new GlobalAvgPool2d("avgpool"), new Linear("fc", 16, classes),
-    ]);
-
     public static ResNetTrainerOptions TinyOptions(string? checkpointFolder = null) => new()
     {
         Architecture = TinyArchitecture,
