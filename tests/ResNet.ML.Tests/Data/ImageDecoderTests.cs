@@ -65,6 +65,19 @@ public class ImageDecoderTests
     }
 
     [TestMethod]
+    public void Sixteen_bit_png_values_are_scaled_to_eight_bits_not_gamma_converted()
+    {
+        var gray = Enumerable.Range(0, 24).Select(i => (ushort)(i * 10 * 257)).ToArray();   // 8-bit value i*10, stored 16-bit
+        var decoded = ImageDecoder.Decode(TestPng.Encode16(gray, 6, 4, 1), 1, "gray16.png").Pixels;
+        CollectionAssert.AreEqual(Enumerable.Range(0, 24).Select(i => (byte)(i * 10)).ToArray(), decoded);
+
+        // RGBA 16-bit with partial alpha: the colour comes back unpremultiplied, alpha dropped
+        var rgba = new ushort[] { 100 * 257, 200 * 257, 50 * 257, 65535, 100 * 257, 200 * 257, 50 * 257, 32768, 9 * 257, 0, 255 * 257, 257 };
+        var rgb = ImageDecoder.Decode(TestPng.Encode16(rgba, 3, 1, 4), 3, "rgba16.png").Pixels;
+        AssertClose([100, 200, 50, 100, 200, 50, 9, 0, 255], rgb, 1, "rgba16.png");
+    }
+
+    [TestMethod]
     public void Stretch_resize_matches_pil_bilinear()
     {
         float[] chw = ImageDecoder.DecodeToChw(FixtureBytes("pattern.png"), 3, 10, 12, ResizeMode.Stretch, "pattern.png");
