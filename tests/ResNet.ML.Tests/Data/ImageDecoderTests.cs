@@ -139,6 +139,19 @@ public class ImageDecoderTests
     }
 
     [TestMethod]
+    public void Jpeg_with_stray_bytes_between_segments_decodes_but_a_truncated_one_does_not()
+    {
+        byte[] jpeg = FixtureBytes("photo.jpg");
+        int sos = -1;
+        for (int i = 2; i < jpeg.Length - 1; i++) if (jpeg[i] == 0xFF && jpeg[i + 1] == 0xDA) { sos = i; break; }
+        Assert.IsTrue(sos > 0, "photo.jpg has a start-of-scan marker");
+        byte[] padded = [.. jpeg[..sos], 0x00, 0x00, 0x00, .. jpeg[sos..]];   // libjpeg: "3 extraneous bytes before marker 0xda"
+        CollectionAssert.AreEqual(ImageDecoder.Decode(jpeg, 3).Pixels, ImageDecoder.Decode(padded, 3, "padded.jpg").Pixels);
+        var cut = Assert.ThrowsExactly<ImageDecodeException>(() => ImageDecoder.Decode(jpeg[..^40], 3, "cut.jpg"));
+        StringAssert.Contains(cut.Message, "cut.jpg");
+    }
+
+    [TestMethod]
     public void A_missing_native_library_names_the_debian_package()
     {
         var e = Assert.ThrowsExactly<DllNotFoundException>(() => NativeLibraryLoader.Load("Decoding XYZ images", ["libxyz-not-installed.so.9"], "libxyz9"));

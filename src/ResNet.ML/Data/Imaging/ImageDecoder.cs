@@ -222,7 +222,8 @@ public static class ImageDecoder
             fixed (byte* input = encoded)
             {
                 int fullW, fullH, subsampling, colorspace;
-                if (api.DecompressHeader3(handle, input, new CULong((nuint)encoded.Length), &fullW, &fullH, &subsampling, &colorspace) != 0)
+                if (api.DecompressHeader3(handle, input, new CULong((nuint)encoded.Length), &fullW, &fullH, &subsampling, &colorspace) != 0
+                    && !IsBenignWarning(api, handle))
                     throw new ImageDecodeException(source, $"JPEG header cannot be read: {api.ErrorText(handle)}.");
                 if (fullW <= 0 || fullH <= 0)   // a file cut before its frame header can "succeed" with no dimensions
                     throw new ImageDecodeException(source, "JPEG header cannot be read: the file ends before the image dimensions.");
@@ -241,16 +242,8 @@ public static class ImageDecoder
                     fixed (byte* output = buffer)
                         ok = api.Decompress2(handle, input, new CULong((nuint)encoded.Length), output, w, 0, h, TurboJpeg.PixelFormatRgb,
                             TurboJpeg.FlagAccurateDct | TurboJpeg.FlagLimitScans) == 0;
-                    if (!ok)
-                    {
-                        string message = api.ErrorText(handle);
-                        // libjpeg reports a truncated file as a warning and fills the rest with gray: that is a broken image.
-                        // "Extraneous bytes before marker" is the one warning that loses nothing (PIL accepts it too).
-                        if (api.GetErrorCode(handle) != TurboJpeg.ErrorFatal && message.Contains("extraneous bytes", StringComparison.OrdinalIgnoreCase))
-                            ok = true;
-                        else
-                            throw new ImageDecodeException(source, $"JPEG data cannot be decoded: {message}.");
-                    }
+                    if (!ok && IsBenignWarning(api, handle)) ok = true;
+                    if (!ok) throw new ImageDecodeException(source, $"JPEG data cannot be decoded: {api.ErrorText(handle)}.");
                     return buffer;
                 }
                 finally { if (!ok) ArrayPool<byte>.Shared.Return(buffer); }
@@ -259,6 +252,11 @@ public static class ImageDecoder
         finally { api.Destroy(handle); }
 
         static int Scaled(int size, int d) => (size + d - 1) / d;
+
+        // libjpeg reports a truncated file as a warning and fills the rest with gray: that is a broken image, refused.
+        // "Extraneous bytes before marker" is the one warning that loses no pixel (PIL accepts it too).
+        static bool IsBenignWarning(TurboJpeg.Api api, nint handle) =>
+            api.GetErrorCode(handle) != TurboJpeg.ErrorFatal && api.ErrorText(handle).Contains("extraneous bytes", StringComparison.OrdinalIgnoreCase);
     }
 
     private static void CheckSize(string source, int h, int w)
