@@ -260,7 +260,8 @@ public sealed class ResNetTrainer
         ArgumentNullException.ThrowIfNull(train);
         if (train.Count == 0) throw new ArgumentException("The training data holds no images.");
         if (train.ClassNames.Count < 2)
-            throw new ArgumentException($"The training data has {train.ClassNames.Count} class{(train.ClassNames.Count == 1 ? "" : "es")}; a classifier needs at least two.");
+            throw new ArgumentException(train.ClassNames.Count == 0 ? "The training data has no classes." :
+                $"The training data has only one class ('{train.ClassNames[0]}'); a classifier needs at least two.");
         if (o.Channels is int c && c != train.Channels)
             throw new ArgumentException($"Option Channels is {c}, but the training images have {train.Channels} channels.");
         if (o.ImageSize is int s && (s != train.Height || s != train.Width))
