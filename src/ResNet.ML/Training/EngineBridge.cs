@@ -1,0 +1,55 @@
+using ResNet.ML.Layers;
+using ResNet.ML.Training.Optimizers;
+using ResNet.ML.Training.Schedules;
+
+namespace ResNet.ML.Training;
+
+/// <summary>Maps trainer options onto the engine's optimizers and learning-rate schedules.</summary>
+internal static class EngineBridge
+{
+    /// <summary>The engine's worker thread count (process-wide).</summary>
+    public static void SetThreads(int threads) => Tensors.Engine.Threads = threads;
+
+    /// <summary>The optimizer of <paramref name="options"/>; weight decay applies to conv and linear weights only.</summary>
+    public static Optimizer CreateOptimizer(ResNetTrainerOptions options, IReadOnlyList<Parameter> parameters) => options.Optimizer switch
+    {
+        OptimizerKind.SgdMomentum => new Sgd(parameters, options.LearningRate, options.Momentum, options.Nesterov, options.WeightDecay, decayAllParameters: false),
+        OptimizerKind.Adam => new Adam(parameters, options.LearningRate, weightDecay: options.WeightDecay, decayAllParameters: false),
+        OptimizerKind.AdamW => new AdamW(parameters, options.LearningRate, weightDecay: options.WeightDecay, decayAllParameters: false),
+        _ => throw new ArgumentException($"Option Optimizer: unknown optimizer {options.Optimizer}."),
+    };
+
+    /// <summary>The schedule of <paramref name="o"/> over a run of <paramref name="totalSteps"/> steps (stepped per iteration).</summary>
+    public static LearningRateSchedule CreateSchedule(ResNetTrainerOptions o, long totalSteps)
+    {
+        totalSteps = Math.Max(totalSteps, 2);
+        if (o.Schedule == ScheduleKind.OneCycle)
+            return new OneCycleSchedule(o.LearningRate, totalSteps, o.WarmupFraction > 0 ? o.WarmupFraction : 0.3);
+        long warm = (long)Math.Round(o.WarmupFraction * totalSteps);
+        long rest = Math.Max(totalSteps - warm, 1);
+        LearningRateSchedule main = o.Schedule switch
+        {
+            ScheduleKind.Constant => new ConstantSchedule(o.LearningRate),
+            ScheduleKind.Step => new MultiStepSchedule(o.LearningRate, o.StepMilestones.Select(m => (long)Math.Round(m * rest)).Where(m => m > 0).Distinct().Order()),
+            ScheduleKind.Cosine => new CosineSchedule(o.LearningRate, rest),
+            _ => throw new ArgumentException($"Option Schedule: unknown schedule {o.Schedule}."),
+        };
+        return warm > 0 ? new WarmupSchedule(main, warm) : main;
+    }
+}
+
+/// <summary>Network construction (the models' <see cref="Models.ModelFactory"/>) and initialization (the engine's).</summary>
+internal static class ModelBridge
+{
+    /// <summary>Builds <paramref name="architecture"/> (preset name or spec text) for the input and class count.</summary>
+    public static Network Build(string architecture, int channels, int classes, int height, int width)
+    {
+        var network = Models.ModelFactory.Build(architecture, channels, classes, height, width);
+        network.ValidateInput(channels, height, width);
+        return network;
+    }
+
+    /// <summary>torchvision's initialization (the engine's <see cref="Initialization.Initializer"/>) from a seed.</summary>
+    public static void Initialize(Network network, int seed) =>
+        Initialization.Initializer.Initialize(network, new Tensors.Rng((ulong)(uint)seed ^ 0x1A17UL));
+}
