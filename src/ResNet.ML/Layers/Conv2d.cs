@@ -173,7 +173,13 @@ public sealed class Conv2d : Layer
                 float* xn = px + (long)n * x.SampleSize, dyn = pdy + (long)n * dy.SampleSize, dxn = pdx + (long)n * dx.SampleSize;
                 var dySpan = new ReadOnlySpan<float>(dyn, dy.SampleSize);
                 if (directWeight)
-                    DirectConv.AccumulateWeightGradient(xn, InChannels, x.H, x.W, dyn, OutChannels, KernelSize, Stride, Padding, dy.H, dy.W, pacc);
+                {
+                    // A group of images at a time, starting at the group's first image.
+                    int group = DirectConv.WeightGradientGroup(dy.H, dy.W);
+                    if ((n - begin) % group == 0)
+                        DirectConv.AccumulateWeightGradient(xn, Math.Min(group, end - n), x.SampleSize, InChannels, x.H, x.W,
+                            dyn, dy.SampleSize, OutChannels, KernelSize, Stride, Padding, dy.H, dy.W, pacc);
+                }
                 else
                 {
                     ReadOnlySpan<float> b = new(xn, x.SampleSize);

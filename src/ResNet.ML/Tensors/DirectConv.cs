@@ -21,23 +21,29 @@ internal static unsafe class DirectConv
     /// <summary>The padded, phase-split copy of one image and the address tables of its taps and 16-pixel pieces.</summary>
     private readonly struct Layout
     {
-        public readonly int Taps, Pieces;
+        public readonly int Taps, Pieces, ImageStride;
         public readonly bool Contiguous;   // each piece lies in one output row: one 16-wide load instead of two 8-wide
-        public Layout(int taps, int pieces, bool contiguous) => (Taps, Pieces, Contiguous) = (taps, pieces, contiguous);
+        public Layout(int taps, int pieces, bool contiguous, int imageStride) => (Taps, Pieces, Contiguous, ImageStride) = (taps, pieces, contiguous, imageStride);
     }
 
     /// <summary>
     /// Fills the thread's scratch slot 7 with the padded image (layout [c][phase][row][column/stride]) and the offset
     /// tables: tap t at offsets[t]; piece q's low and high 8 pixels at bases[2q], bases[2q+1].
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static Layout Prepare(float* image, int cin, int h, int w, int kernel, int stride, int padding, int oh, int ow,
+        out float[] padded, out int[] offsets, out int[] bases) =>
+        Prepare(image, 1, 0, cin, h, w, kernel, stride, padding, oh, ow, out padded, out offsets, out bases);
+
+    /// <summary>As above for <paramref name="images"/> images <paramref name="imageStride"/> floats apart, padded
+    /// copies <see cref="Layout.ImageStride"/> apart.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static Layout Prepare(float* first, int images, long imageStride, int cin, int h, int w, int kernel, int stride, int padding, int oh, int ow,
         out float[] padded, out int[] offsets, out int[] bases)
     {
         int hp = h + 2 * padding, wp = w + 2 * padding, wq = (wp + stride - 1) / stride;
         int phasePlane = hp * wq, plane = stride * phasePlane;
         int taps = cin * kernel * kernel, pixels = oh * ow, pieces = pixels / 16;
-        padded = Engine.Scratch(7, cin * plane + 64);
+        padded = Engine.Scratch(7, images * cin * plane + 64);
         offsets = t_offsets is { } o && o.Length >= taps ? o : t_offsets = new int[Math.Max(taps, 64)];
         bases = t_bases is { } b && b.Length >= 2 * pieces ? b : t_bases = new int[Math.Max(2 * pieces, 64)];
         for (int c = 0; c < cin; c++)
@@ -49,8 +55,11 @@ internal static unsafe class DirectConv
             int p = half * 8, oy = p / ow, ox = p - oy * ow;
             bases[half] = oy * stride * wq + ox;
         }
-        var dst = padded.AsSpan(0, cin * plane + 64);
-        dst.Clear();
+        padded.AsSpan(0, images * cin * plane + 64).Clear();
+        for (int i = 0; i < images; i++)
+        {
+        var dst = padded.AsSpan(i * cin * plane, cin * plane);
+        float* image = first + i * imageStride;
         for (int c = 0; c < cin; c++)
             for (int y = 0; y < h; y++)
             {
@@ -68,7 +77,8 @@ internal static unsafe class DirectConv
                         for (; x < w; x += stride, xq++) d[xq] = src[x];
                     }
             }
-        return new Layout(taps, pieces, ow % 16 == 0);
+        }
+        return new Layout(taps, pieces, ow % 16 == 0, cin * plane);
     }
 
     /// <summary>
@@ -151,16 +161,21 @@ internal static unsafe class DirectConv
     /// <summary>Floats of the per-thread vector accumulator <see cref="AccumulateWeightGradient"/> needs.</summary>
     public static int AccumulatorLength(int m, int cin, int kernel) => m * cin * kernel * kernel * 16;
 
+    /// <summary>How many images <see cref="AccumulateWeightGradient"/> should take at once: about 8k output pixels.</summary>
+    public static int WeightGradientGroup(int outH, int outW) => Math.Max(1, 8192 / (outH * outW));
+
     /// <summary>
-    /// acc[o, t, 0..16] += Σ over 16-pixel pieces of dY[o, piece] · x_padded[tap t, piece], for one image; the 16 lanes are
-    /// summed by <see cref="ReduceWeightGradient"/> once per batch part, so no horizontal sum runs per image.
+    /// acc[o, t, 0..16] += Σ over <paramref name="images"/> images and their 16-pixel pieces of dY[o, piece] ·
+    /// x_padded[tap t, piece]. Register tiles run over all the images before touching acc, and the 16 lanes are summed
+    /// by <see cref="ReduceWeightGradient"/> once per batch part, so small images cost no more per pixel than large.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void AccumulateWeightGradient(float* image, int cin, int h, int w, float* gradOutput, int m, int kernel, int stride, int padding, int oh, int ow, float* acc)
+    public static void AccumulateWeightGradient(float* image, int images, long imageStride, int cin, int h, int w,
+        float* gradOutput, long gradStride, int m, int kernel, int stride, int padding, int oh, int ow, float* acc)
     {
-        var layout = Prepare(image, cin, h, w, kernel, stride, padding, oh, ow, out var padded, out var offsets, out var bases);
+        var layout = Prepare(image, images, imageStride, cin, h, w, kernel, stride, padding, oh, ow, out var padded, out var offsets, out var bases);
         int k = layout.Taps, pixels = oh * ow, pieces = layout.Pieces;
-        bool contiguous = layout.Contiguous;
+        var g = new Group(images, layout.ImageStride, gradStride, pieces, layout.Contiguous);
         fixed (float* pp = padded)
         fixed (int* offs = offsets, bs = bases)
         {
@@ -168,14 +183,16 @@ internal static unsafe class DirectConv
             for (; o0 + 4 <= m; o0 += 4)
             {
                 int t0 = 0;
-                for (; t0 + 4 <= k; t0 += 4) Tile4x4(gradOutput + (long)o0 * pixels, pixels, pp, offs + t0, bs, pieces, contiguous, acc + ((long)o0 * k + t0) * 16, k * 16);
+                for (; t0 + 4 <= k; t0 += 4) Tile4x4(gradOutput + (long)o0 * pixels, pixels, pp, offs + t0, bs, g, acc + ((long)o0 * k + t0) * 16, k * 16);
                 for (; t0 < k; t0++)
-                    for (int oi = o0; oi < o0 + 4; oi++) Tile1x1(gradOutput + (long)oi * pixels, pp + offs[t0], bs, pieces, acc + ((long)oi * k + t0) * 16);
+                    for (int oi = o0; oi < o0 + 4; oi++) Tile1x1(gradOutput + (long)oi * pixels, pp + offs[t0], bs, g, acc + ((long)oi * k + t0) * 16);
             }
             for (; o0 < m; o0++)
-                for (int t0 = 0; t0 < k; t0++) Tile1x1(gradOutput + (long)o0 * pixels, pp + offs[t0], bs, pieces, acc + ((long)o0 * k + t0) * 16);
+                for (int t0 = 0; t0 < k; t0++) Tile1x1(gradOutput + (long)o0 * pixels, pp + offs[t0], bs, g, acc + ((long)o0 * k + t0) * 16);
         }
     }
+
+    private readonly record struct Group(int Images, int PaddedStride, long GradStride, int Pieces, bool Contiguous);
 
     /// <summary>weightGrad[o, t] = Σ lanes of acc[o, t] (overwrites).</summary>
     public static void ReduceWeightGradient(float* acc, int count, float* weightGrad)
@@ -188,24 +205,31 @@ internal static unsafe class DirectConv
         contiguous ? Vector512.Load(x + bs[2 * q]) : Vector512.Create(Vector256.Load(x + bs[2 * q]), Vector256.Load(x + bs[2 * q + 1]));
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile4x4(float* dy, int ldy, float* x, int* offs, int* bs, int pieces, bool contiguous, float* acc, int ldacc)
+    private static void Tile4x4(float* dy, int ldy, float* x, int* offs, int* bs, Group g, float* acc, int ldacc)
     {
         Vector512<float> a00 = default, a01 = default, a02 = default, a03 = default, a10 = default, a11 = default, a12 = default, a13 = default;
         Vector512<float> a20 = default, a21 = default, a22 = default, a23 = default, a30 = default, a31 = default, a32 = default, a33 = default;
-        float* x0 = x + offs[0], x1 = x + offs[1], x2 = x + offs[2], x3 = x + offs[3];
-        for (int q = 0; q < pieces; q++)
+        int o0 = offs[0], o1 = offs[1], o2 = offs[2], o3 = offs[3];
+        bool contiguous = g.Contiguous;
+        for (int i = 0; i < g.Images; i++)
         {
-            int p = q * 16;
-            var v0 = LoadPiece(x0, bs, q, contiguous); var v1 = LoadPiece(x1, bs, q, contiguous);
-            var v2 = LoadPiece(x2, bs, q, contiguous); var v3 = LoadPiece(x3, bs, q, contiguous);
-            var d = Vector512.Load(dy + p);
-            a00 = Vector512.FusedMultiplyAdd(d, v0, a00); a01 = Vector512.FusedMultiplyAdd(d, v1, a01); a02 = Vector512.FusedMultiplyAdd(d, v2, a02); a03 = Vector512.FusedMultiplyAdd(d, v3, a03);
-            d = Vector512.Load(dy + ldy + p);
-            a10 = Vector512.FusedMultiplyAdd(d, v0, a10); a11 = Vector512.FusedMultiplyAdd(d, v1, a11); a12 = Vector512.FusedMultiplyAdd(d, v2, a12); a13 = Vector512.FusedMultiplyAdd(d, v3, a13);
-            d = Vector512.Load(dy + 2 * ldy + p);
-            a20 = Vector512.FusedMultiplyAdd(d, v0, a20); a21 = Vector512.FusedMultiplyAdd(d, v1, a21); a22 = Vector512.FusedMultiplyAdd(d, v2, a22); a23 = Vector512.FusedMultiplyAdd(d, v3, a23);
-            d = Vector512.Load(dy + 3 * ldy + p);
-            a30 = Vector512.FusedMultiplyAdd(d, v0, a30); a31 = Vector512.FusedMultiplyAdd(d, v1, a31); a32 = Vector512.FusedMultiplyAdd(d, v2, a32); a33 = Vector512.FusedMultiplyAdd(d, v3, a33);
+            float* xi = x + (long)i * g.PaddedStride;
+            float* x0 = xi + o0, x1 = xi + o1, x2 = xi + o2, x3 = xi + o3;
+            float* dyi = dy + i * g.GradStride;
+            for (int q = 0; q < g.Pieces; q++)
+            {
+                int p = q * 16;
+                var v0 = LoadPiece(x0, bs, q, contiguous); var v1 = LoadPiece(x1, bs, q, contiguous);
+                var v2 = LoadPiece(x2, bs, q, contiguous); var v3 = LoadPiece(x3, bs, q, contiguous);
+                var d = Vector512.Load(dyi + p);
+                a00 = Vector512.FusedMultiplyAdd(d, v0, a00); a01 = Vector512.FusedMultiplyAdd(d, v1, a01); a02 = Vector512.FusedMultiplyAdd(d, v2, a02); a03 = Vector512.FusedMultiplyAdd(d, v3, a03);
+                d = Vector512.Load(dyi + ldy + p);
+                a10 = Vector512.FusedMultiplyAdd(d, v0, a10); a11 = Vector512.FusedMultiplyAdd(d, v1, a11); a12 = Vector512.FusedMultiplyAdd(d, v2, a12); a13 = Vector512.FusedMultiplyAdd(d, v3, a13);
+                d = Vector512.Load(dyi + 2 * ldy + p);
+                a20 = Vector512.FusedMultiplyAdd(d, v0, a20); a21 = Vector512.FusedMultiplyAdd(d, v1, a21); a22 = Vector512.FusedMultiplyAdd(d, v2, a22); a23 = Vector512.FusedMultiplyAdd(d, v3, a23);
+                d = Vector512.Load(dyi + 3 * ldy + p);
+                a30 = Vector512.FusedMultiplyAdd(d, v0, a30); a31 = Vector512.FusedMultiplyAdd(d, v1, a31); a32 = Vector512.FusedMultiplyAdd(d, v2, a32); a33 = Vector512.FusedMultiplyAdd(d, v3, a33);
+            }
         }
         Add(acc, a00); Add(acc + 16, a01); Add(acc + 32, a02); Add(acc + 48, a03); acc += ldacc;
         Add(acc, a10); Add(acc + 16, a11); Add(acc + 32, a12); Add(acc + 48, a13); acc += ldacc;
@@ -213,11 +237,15 @@ internal static unsafe class DirectConv
         Add(acc, a30); Add(acc + 16, a31); Add(acc + 32, a32); Add(acc + 48, a33);
     }
 
-    private static void Tile1x1(float* dy, float* x, int* bs, int pieces, float* acc)
+    private static void Tile1x1(float* dy, float* x, int* bs, Group g, float* acc)
     {
         var a = Vector512<float>.Zero;
-        for (int q = 0; q < pieces; q++)
-            a = Vector512.FusedMultiplyAdd(Vector512.Load(dy + q * 16), Vector512.Create(Vector256.Load(x + bs[2 * q]), Vector256.Load(x + bs[2 * q + 1])), a);
+        for (int i = 0; i < g.Images; i++)
+        {
+            float* xi = x + (long)i * g.PaddedStride, dyi = dy + i * g.GradStride;
+            for (int q = 0; q < g.Pieces; q++)
+                a = Vector512.FusedMultiplyAdd(Vector512.Load(dyi + q * 16), Vector512.Create(Vector256.Load(xi + bs[2 * q]), Vector256.Load(xi + bs[2 * q + 1])), a);
+        }
         Add(acc, a);
     }
 
