@@ -40,6 +40,8 @@ internal static unsafe class DirectConv
     private static Layout Prepare(float* first, int images, long imageStride, int cin, int h, int w, int kernel, int stride, int padding, int oh, int ow,
         out float[] padded, out int[] offsets, out int[] bases)
     {
+        if (stride == 1 && ow % 16 != 0)
+            return PrepareShifted(first, images, imageStride, cin, h, w, kernel, padding, oh, ow, out padded, out offsets, out bases);
         int hp = h + 2 * padding, wp = w + 2 * padding, wq = (wp + stride - 1) / stride;
         int phasePlane = hp * wq, plane = stride * phasePlane;
         int taps = cin * kernel * kernel, pixels = oh * ow, pieces = pixels / 16;
@@ -79,6 +81,45 @@ internal static unsafe class DirectConv
             }
         }
         return new Layout(taps, pieces, ow % 16 == 0, cin * plane);
+    }
+
+    /// <summary>
+    /// For stride 1 and rows narrower than a vector (8x8 outputs): one copy of the padded image per kernel column kx,
+    /// cropped to the ow columns that tap column reads ([c][kx][row][ow]). Output pixel p of tap (c, ky, kx) is then at
+    /// copy(c, kx) + ky·ow + p, contiguous across output rows, so every 16-pixel piece is one load (3 copies instead of
+    /// im2col's 9).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static Layout PrepareShifted(float* first, int images, long imageStride, int cin, int h, int w, int kernel, int padding, int oh, int ow,
+        out float[] padded, out int[] offsets, out int[] bases)
+    {
+        int hp = h + 2 * padding, window = hp * ow, plane = kernel * window;
+        int taps = cin * kernel * kernel, pixels = oh * ow, pieces = pixels / 16;
+        padded = Engine.Scratch(7, images * cin * plane + 64);
+        offsets = t_offsets is { } o && o.Length >= taps ? o : t_offsets = new int[Math.Max(taps, 64)];
+        bases = t_bases is { } b && b.Length >= 2 * pieces ? b : t_bases = new int[Math.Max(2 * pieces, 64)];
+        for (int c = 0; c < cin; c++)
+            for (int ky = 0; ky < kernel; ky++)
+                for (int kx = 0; kx < kernel; kx++)
+                    offsets[(c * kernel + ky) * kernel + kx] = c * plane + kx * window + ky * ow;
+        for (int half = 0; half < 2 * pieces; half++) bases[half] = half * 8;
+        padded.AsSpan(0, images * cin * plane + 64).Clear();
+        for (int i = 0; i < images; i++)
+        {
+            float* image = first + i * imageStride;
+            var dst = padded.AsSpan(i * cin * plane, cin * plane);
+            for (int c = 0; c < cin; c++)
+                for (int kx = 0; kx < kernel; kx++)
+                {
+                    // output column j reads image column j + kx − padding
+                    int j0 = Math.Max(0, padding - kx), j1 = Math.Min(ow, w + padding - kx);
+                    if (j1 <= j0) continue;
+                    for (int y = 0; y < h; y++)
+                        new ReadOnlySpan<float>(image + ((long)c * h + y) * w + j0 + kx - padding, j1 - j0)
+                            .CopyTo(dst.Slice(c * plane + kx * window + (y + padding) * ow + j0, j1 - j0));
+                }
+        }
+        return new Layout(taps, pieces, contiguous: true, cin * plane);
     }
 
     /// <summary>
