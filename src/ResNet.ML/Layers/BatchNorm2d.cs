@@ -43,6 +43,158 @@ public sealed class BatchNorm2d : Layer
     public override (int C, int H, int W) OutputShape(int c, int h, int w) =>
         c == Channels ? (c, h, w) : throw new ShapeException($"BatchNorm2d '{Name}' normalizes {Channels} channels, but its input [{c}, {h}, {w}] has {c}.");
 
-    public override Tensor Forward(Tensor input, bool training) => throw new NotImplementedException();
-    public override Tensor Backward(Tensor gradOutput) => throw new NotImplementedException();
+    private Tensor? _input, _output, _gradOutput, _gradInput;
+    private float[] _mean = [], _invStd = [];
+    private bool _trainingPass;
+    private Action<int, int, int>? _forwardPart, _backwardPart;
+
+    public override Tensor Forward(Tensor input, bool training)
+    {
+        OutputShape(input.C, input.H, input.W);
+        long perChannel = (long)input.N * input.H * input.W;
+        if (training && perChannel <= 1)
+            throw new ShapeException($"BatchNorm2d '{Name}' needs more than one value per channel to train, but its input is {input.Shape}: use a batch larger than 1.");
+        var output = Tensor.Reuse(ref _output, input.N, input.C, input.H, input.W);
+        if (_mean.Length != Channels) { _mean = new float[Channels]; _invStd = new float[Channels]; }
+        _input = input;
+        _trainingPass = training;
+        Engine.ParallelFor(Channels, _forwardPart ??= ForwardPart);
+        if (training) NumBatchesTracked++;
+        return output;
+    }
+
+    private void ForwardPart(int part, int begin, int end)
+    {
+        var x = _input!;
+        var y = _output!;
+        int plane = x.H * x.W, n = x.N;
+        long count = (long)n * plane;
+        var gamma = Weight.Value.Data;
+        var beta = Bias.Value.Data;
+        for (int c = begin; c < end; c++)
+        {
+            float mean, invStd;
+            if (_trainingPass)
+            {
+                // Two passes (mean, then squared deviations), per-plane sums gathered in double, for accuracy.
+                double sum = 0;
+                for (int i = 0; i < n; i++) sum += System.Numerics.Tensors.TensorPrimitives.Sum(Plane(x, i, c));
+                mean = (float)(sum / count);
+                double squares = 0;
+                for (int i = 0; i < n; i++) squares += SumSquaredDeviation(Plane(x, i, c), mean);
+                double variance = squares / count;
+                invStd = (float)(1.0 / Math.Sqrt(variance + Eps));
+                var rm = RunningMean.Data; var rv = RunningVar.Data;
+                rm[c] = (1 - Momentum) * rm[c] + Momentum * mean;
+                rv[c] = (1 - Momentum) * rv[c] + Momentum * (float)(squares / (count - 1));
+            }
+            else
+            {
+                mean = RunningMean.Data[c];
+                invStd = (float)(1.0 / Math.Sqrt(RunningVar.Data[c] + (double)Eps));
+            }
+            _mean[c] = mean;
+            _invStd[c] = invStd;
+            float scale = gamma[c] * invStd, shift = beta[c] - mean * scale;
+            for (int i = 0; i < n; i++)
+            {
+                var src = Plane(x, i, c);
+                var dst = y.Data.AsSpan((i * x.C + c) * plane, plane);
+                Kernels.ScaleShift(src, scale, shift, dst);
+            }
+        }
+    }
+
+    private static ReadOnlySpan<float> Plane(Tensor t, int n, int c) => t.Data.AsSpan((n * t.C + c) * t.H * t.W, t.H * t.W);
+
+    private static double SumSquaredDeviation(ReadOnlySpan<float> values, float mean)
+    {
+        float s = 0;
+        int i = 0;
+        if (System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated && values.Length >= 16)
+        {
+            var acc = System.Runtime.Intrinsics.Vector512<float>.Zero;
+            var m = System.Runtime.Intrinsics.Vector512.Create(mean);
+            for (; i <= values.Length - 16; i += 16)
+            {
+                var d = System.Runtime.Intrinsics.Vector512.Create(values.Slice(i, 16)) - m;
+                acc += d * d;
+            }
+            s = System.Runtime.Intrinsics.Vector512.Sum(acc);
+        }
+        for (; i < values.Length; i++) { float d = values[i] - mean; s += d * d; }
+        return s;
+    }
+
+    public override Tensor Backward(Tensor gradOutput)
+    {
+        var x = _input ?? throw new InvalidOperationException($"BatchNorm2d '{Name}': Backward was called before Forward.");
+        if (!gradOutput.SameShape(x))
+            throw new ShapeException($"BatchNorm2d '{Name}': the output gradient {gradOutput.Shape} does not match the output {x.Shape}.");
+        _gradOutput = gradOutput;
+        var gradInput = Tensor.Reuse(ref _gradInput, x.N, x.C, x.H, x.W);
+        Engine.ParallelFor(Channels, _backwardPart ??= BackwardPart);
+        return gradInput;
+    }
+
+    private void BackwardPart(int part, int begin, int end)
+    {
+        var x = _input!;
+        var dy = _gradOutput!;
+        var dx = _gradInput!;
+        int plane = x.H * x.W, n = x.N;
+        long count = (long)n * plane;
+        var gamma = Weight.Value.Data;
+        for (int c = begin; c < end; c++)
+        {
+            float mean = _mean[c], invStd = _invStd[c];
+            // sum(dy) and sum(dy·x̂), x̂ = (x - mean)·invStd
+            double sumDy = 0, sumDyXc = 0;
+            for (int i = 0; i < n; i++)
+            {
+                var (a, b) = SumAndCenteredDot(Plane(dy, i, c), Plane(x, i, c), mean);
+                sumDy += a; sumDyXc += b;
+            }
+            float sumDyXhat = (float)(sumDyXc * invStd);
+            Weight.Grad.Data[c] += sumDyXhat;
+            Bias.Grad.Data[c] += (float)sumDy;
+            float scale = gamma[c] * invStd;
+            for (int i = 0; i < n; i++)
+            {
+                var g = Plane(dy, i, c);
+                var xs = Plane(x, i, c);
+                var d = dx.Data.AsSpan((i * x.C + c) * plane, plane);
+                if (_trainingPass)
+                {
+                    // dx = γ·invStd·(dy − mean(dy) − x̂·mean(dy·x̂))
+                    float meanDy = (float)(sumDy / count), k = sumDyXhat / count * invStd;
+                    for (int j = 0; j < plane; j++) d[j] = scale * (g[j] - meanDy - (xs[j] - mean) * k);
+                }
+                else
+                    System.Numerics.Tensors.TensorPrimitives.Multiply(g, scale, d);
+            }
+        }
+    }
+
+    private static (double Sum, double Dot) SumAndCenteredDot(ReadOnlySpan<float> g, ReadOnlySpan<float> x, float mean)
+    {
+        float s = 0, dot = 0;
+        int i = 0;
+        if (System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated && g.Length >= 16)
+        {
+            var accS = System.Runtime.Intrinsics.Vector512<float>.Zero;
+            var accD = System.Runtime.Intrinsics.Vector512<float>.Zero;
+            var m = System.Runtime.Intrinsics.Vector512.Create(mean);
+            for (; i <= g.Length - 16; i += 16)
+            {
+                var gv = System.Runtime.Intrinsics.Vector512.Create(g.Slice(i, 16));
+                accS += gv;
+                accD += gv * (System.Runtime.Intrinsics.Vector512.Create(x.Slice(i, 16)) - m);
+            }
+            s = System.Runtime.Intrinsics.Vector512.Sum(accS);
+            dot = System.Runtime.Intrinsics.Vector512.Sum(accD);
+        }
+        for (; i < g.Length; i++) { s += g[i]; dot += g[i] * (x[i] - mean); }
+        return (s, dot);
+    }
 }

@@ -6,6 +6,26 @@ namespace ResNet.ML.Layers;
 public sealed class GlobalAvgPool2d(string name) : Layer(name)
 {
     public override (int C, int H, int W) OutputShape(int c, int h, int w) => (c, 1, 1);
-    public override Tensor Forward(Tensor input, bool training) => throw new NotImplementedException();
-    public override Tensor Backward(Tensor gradOutput) => throw new NotImplementedException();
+    private Tensor? _input, _output, _gradInput;
+
+    public override Tensor Forward(Tensor input, bool training)
+    {
+        var output = Tensor.Reuse(ref _output, input.N, input.C, 1, 1);
+        _input = input;
+        int plane = input.H * input.W;
+        for (int i = 0; i < output.Length; i++)
+            output.Data[i] = System.Numerics.Tensors.TensorPrimitives.Sum(input.Data.AsSpan(i * plane, plane)) / plane;
+        return output;
+    }
+
+    public override Tensor Backward(Tensor gradOutput)
+    {
+        var x = _input ?? throw new InvalidOperationException($"GlobalAvgPool2d '{Name}': Backward was called before Forward.");
+        if (!gradOutput.HasShape(x.N, x.C, 1, 1))
+            throw new ShapeException($"GlobalAvgPool2d '{Name}': the output gradient {gradOutput.Shape} does not match the output [{x.N}, {x.C}, 1, 1].");
+        var dx = Tensor.Reuse(ref _gradInput, x.N, x.C, x.H, x.W);
+        int plane = x.H * x.W;
+        for (int i = 0; i < gradOutput.Length; i++) dx.Data.AsSpan(i * plane, plane).Fill(gradOutput.Data[i] / plane);
+        return dx;
+    }
 }

@@ -31,6 +31,39 @@ public sealed class Linear : Layer
         (long)c * h * w == InFeatures ? (OutFeatures, 1, 1)
         : throw new ShapeException($"Linear '{Name}' takes {InFeatures} features, but its input [{c}, {h}, {w}] flattens to {(long)c * h * w}.");
 
-    public override Tensor Forward(Tensor input, bool training) => throw new NotImplementedException();
-    public override Tensor Backward(Tensor gradOutput) => throw new NotImplementedException();
+    private Tensor? _input, _output, _gradInput;
+
+    public override Tensor Forward(Tensor input, bool training)
+    {
+        OutputShape(input.C, input.H, input.W);
+        var y = Tensor.Reuse(ref _output, input.N, OutFeatures, 1, 1);
+        _input = input;
+        // Y[N×out] = X[N×in] · Wᵀ (+ b)
+        Gemm.Multiply(false, true, input.N, OutFeatures, InFeatures, input.Data, InFeatures, Weight.Value.Data, InFeatures, y.Data, OutFeatures, accumulate: false);
+        if (Bias is not null)
+            for (int n = 0; n < input.N; n++)
+            {
+                var row = y.Data.AsSpan(n * OutFeatures, OutFeatures);
+                System.Numerics.Tensors.TensorPrimitives.Add(row, Bias.Value.Data, row);
+            }
+        return y;
+    }
+
+    public override Tensor Backward(Tensor gradOutput)
+    {
+        var x = _input ?? throw new InvalidOperationException($"Linear '{Name}': Backward was called before Forward.");
+        if (!gradOutput.HasShape(x.N, OutFeatures, 1, 1))
+            throw new ShapeException($"Linear '{Name}': the output gradient {gradOutput.Shape} does not match the output [{x.N}, {OutFeatures}, 1, 1].");
+        var dx = Tensor.Reuse(ref _gradInput, x.N, x.C, x.H, x.W);
+        // dW += dYᵀ · X, db += Σₙ dY, dX = dY · W
+        Gemm.Multiply(true, false, OutFeatures, InFeatures, x.N, gradOutput.Data, OutFeatures, x.Data, InFeatures, Weight.Grad.Data, InFeatures, accumulate: true);
+        if (Bias is not null)
+            for (int n = 0; n < x.N; n++)
+            {
+                var row = gradOutput.Data.AsSpan(n * OutFeatures, OutFeatures);
+                System.Numerics.Tensors.TensorPrimitives.Add(Bias.Grad.Data, row, Bias.Grad.Data);
+            }
+        Gemm.Multiply(false, false, x.N, InFeatures, OutFeatures, gradOutput.Data, OutFeatures, Weight.Value.Data, InFeatures, dx.Data, InFeatures, accumulate: false);
+        return dx;
+    }
 }

@@ -26,8 +26,52 @@ public sealed class ZeroPadShortcut : Layer
         c == InChannels ? (OutChannels, (h + Stride - 1) / Stride, (w + Stride - 1) / Stride)
         : throw new ShapeException($"ZeroPadShortcut '{Name}' takes {InChannels} channels, but its input [{c}, {h}, {w}] has {c}.");
 
-    public override Tensor Forward(Tensor input, bool training) => throw new NotImplementedException();
-    public override Tensor Backward(Tensor gradOutput) => throw new NotImplementedException();
+    private Tensor? _input, _output, _gradInput;
+
+    public override Tensor Forward(Tensor input, bool training)
+    {
+        var (c, oh, ow) = OutputShape(input.C, input.H, input.W);
+        var y = Tensor.Reuse(ref _output, input.N, c, oh, ow);
+        _input = input;
+        int inPlane = input.H * input.W, outPlane = oh * ow;
+        for (int n = 0; n < input.N; n++)
+        {
+            var yn = y.Data.AsSpan(n * y.SampleSize, y.SampleSize);
+            yn[..(PadBefore * outPlane)].Clear();
+            yn[((PadBefore + InChannels) * outPlane)..].Clear();
+            for (int ch = 0; ch < InChannels; ch++)
+            {
+                var src = input.Data.AsSpan((n * InChannels + ch) * inPlane, inPlane);
+                var dst = yn.Slice((PadBefore + ch) * outPlane, outPlane);
+                if (Stride == 1) { src.CopyTo(dst); continue; }
+                for (int oy = 0; oy < oh; oy++)
+                    for (int ox = 0; ox < ow; ox++)
+                        dst[oy * ow + ox] = src[oy * Stride * input.W + ox * Stride];
+            }
+        }
+        return y;
+    }
+
+    public override Tensor Backward(Tensor gradOutput)
+    {
+        var x = _input ?? throw new InvalidOperationException($"ZeroPadShortcut '{Name}': Backward was called before Forward.");
+        if (!gradOutput.SameShape(_output!))
+            throw new ShapeException($"ZeroPadShortcut '{Name}': the output gradient {gradOutput.Shape} does not match the output {_output!.Shape}.");
+        var dx = Tensor.Reuse(ref _gradInput, x.N, x.C, x.H, x.W);
+        if (Stride != 1) dx.Clear();
+        int inPlane = x.H * x.W, oh = gradOutput.H, ow = gradOutput.W, outPlane = oh * ow;
+        for (int n = 0; n < x.N; n++)
+            for (int ch = 0; ch < InChannels; ch++)
+            {
+                var src = gradOutput.Data.AsSpan((n * OutChannels + PadBefore + ch) * outPlane, outPlane);
+                var dst = dx.Data.AsSpan((n * InChannels + ch) * inPlane, inPlane);
+                if (Stride == 1) { src.CopyTo(dst); continue; }
+                for (int oy = 0; oy < oh; oy++)
+                    for (int ox = 0; ox < ow; ox++)
+                        dst[oy * Stride * x.W + ox * Stride] = src[oy * ow + ox];
+            }
+        return dx;
+    }
 }
 
 /// <summary>
@@ -55,6 +99,6 @@ public sealed class ProjectionShortcut : Layer
         return Bn.OutputShape(s.C, s.H, s.W);
     }
 
-    public override Tensor Forward(Tensor input, bool training) => throw new NotImplementedException();
-    public override Tensor Backward(Tensor gradOutput) => throw new NotImplementedException();
+    public override Tensor Forward(Tensor input, bool training) => Bn.Forward(Conv.Forward(input, training), training);
+    public override Tensor Backward(Tensor gradOutput) => Conv.Backward(Bn.Backward(gradOutput));
 }

@@ -1,0 +1,123 @@
+using ResNet.ML.Tensors;
+
+namespace ResNet.ML.Data;
+
+/// <summary>
+/// Maps source pixel values to network inputs per channel: y = (x × <see cref="Scale"/> − Mean[c]) / Std[c], torchvision's
+/// ToTensor (Scale = 1/255) followed by Normalize(mean, std). <see cref="Mean"/> and <see cref="Std"/> hold one value per
+/// channel, or one value for all channels. A trained model keeps this record as its preprocessing.
+/// </summary>
+public sealed record Normalization
+{
+    public Normalization(float scale, float[] mean, float[] std)
+    {
+        ArgumentNullException.ThrowIfNull(mean);
+        ArgumentNullException.ThrowIfNull(std);
+        if (!float.IsFinite(scale) || scale == 0) throw new ArgumentOutOfRangeException(nameof(scale), $"Normalization scale must be finite and non-zero, not {scale}.");
+        if (mean.Length == 0 || mean.Length != std.Length)
+            throw new ArgumentException($"Normalization needs as many means as standard deviations (one, or one per channel); got {mean.Length} and {std.Length}.");
+        foreach (float s in std)
+            if (!(s > 0) || !float.IsFinite(s)) throw new ArgumentOutOfRangeException(nameof(std), $"Normalization standard deviations must be positive and finite; got {s}.");
+        foreach (float m in mean)
+            if (!float.IsFinite(m)) throw new ArgumentOutOfRangeException(nameof(mean), $"Normalization means must be finite; got {m}.");
+        (Scale, Mean, Std) = (scale, (float[])mean.Clone(), (float[])std.Clone());
+    }
+
+    /// <summary>Multiplies source values first (1/255 maps bytes to [0, 1]).</summary>
+    public float Scale { get; }
+
+    /// <summary>Per-channel mean, in scaled units.</summary>
+    public float[] Mean { get; }
+
+    /// <summary>Per-channel standard deviation, in scaled units.</summary>
+    public float[] Std { get; }
+
+    /// <summary>Bytes to [0, 1] and nothing else: torchvision's ToTensor.</summary>
+    public static Normalization UnitRange { get; } = new(1f / 255, [0f], [1f]);
+
+    /// <summary>The ImageNet statistics torchvision's pretrained models expect (RGB).</summary>
+    public static Normalization ImageNet { get; } = new(1f / 255, [0.485f, 0.456f, 0.406f], [0.229f, 0.224f, 0.225f]);
+
+    /// <summary>Identity: values pass unchanged (for callers whose pixels are already prepared).</summary>
+    public static Normalization None { get; } = new(1f, [0f], [1f]);
+
+    /// <summary>
+    /// Computes per-channel mean and (population) standard deviation of the scaled pixels of <paramref name="dataset"/> —
+    /// pass the training set only. <paramref name="maxImages"/> caps the pass for big or streaming sets (then an evenly
+    /// spaced selection is used).
+    /// </summary>
+    public static Normalization Compute(ImageDataset dataset, float scale = 1f / 255, int maxImages = int.MaxValue)
+    {
+        ArgumentNullException.ThrowIfNull(dataset);
+        if (dataset.Count == 0) throw new ArgumentException($"{dataset.Source}: cannot compute normalization statistics of an empty dataset.", nameof(dataset));
+        int c = dataset.Channels, plane = dataset.Height * dataset.Width;
+        int used = Math.Min(dataset.Count, Math.Max(1, maxImages));
+        var sum = new double[c];
+        var sumSquares = new double[c];
+        var pixels = new float[dataset.SampleSize];
+        for (int k = 0; k < used; k++)
+        {
+            int index = (int)((long)k * dataset.Count / used);
+            dataset.ReadPixels(index, pixels);
+            for (int ch = 0; ch < c; ch++)
+            {
+                double s = 0, s2 = 0;
+                foreach (float v in pixels.AsSpan(ch * plane, plane)) { double x = v * (double)scale; s += x; s2 += x * x; }
+                sum[ch] += s; sumSquares[ch] += s2;
+            }
+        }
+        double n = (double)used * plane;
+        var mean = new float[c];
+        var std = new float[c];
+        for (int ch = 0; ch < c; ch++)
+        {
+            double m = sum[ch] / n;
+            mean[ch] = (float)m;
+            std[ch] = (float)Math.Max(Math.Sqrt(Math.Max(sumSquares[ch] / n - m * m, 0)), 1e-6);
+        }
+        return new Normalization(scale, mean, std);
+    }
+
+    /// <summary>Throws naming the option when this normalization does not fit <paramref name="channels"/> channels.</summary>
+    public void CheckChannels(int channels)
+    {
+        if (Mean.Length != 1 && Mean.Length != channels)
+            throw new ArgumentException($"Normalization has {Mean.Length} channel statistics, but the images have {channels} channels.");
+    }
+
+    /// <summary>Per channel, y = x × Multiplier[c] + Offset[c].</summary>
+    internal (float[] Multiplier, float[] Offset) Affine(int channels)
+    {
+        CheckChannels(channels);
+        var a = new float[channels];
+        var b = new float[channels];
+        for (int c = 0; c < channels; c++)
+        {
+            float m = Mean[Mean.Length == 1 ? 0 : c], s = Std[Std.Length == 1 ? 0 : c];
+            a[c] = Scale / s;
+            b[c] = -m / s;
+        }
+        return (a, b);
+    }
+
+    /// <summary>Normalizes a [N, C, H, W] tensor of source-unit pixels in place (for inference callers).</summary>
+    public void Apply(Tensor images)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        var (a, b) = Affine(images.C);
+        int plane = images.PlaneSize;
+        for (int n = 0; n < images.N; n++)
+            for (int c = 0; c < images.C; c++)
+            {
+                var span = images.Data.AsSpan((n * images.C + c) * plane, plane);
+                SpanMath.Affine(span, a[c], b[c], span);
+            }
+    }
+
+    public bool Equals(Normalization? other) =>
+        other is not null && Scale == other.Scale && Mean.AsSpan().SequenceEqual(other.Mean) && Std.AsSpan().SequenceEqual(other.Std);
+
+    public override int GetHashCode() => HashCode.Combine(Scale, Mean.Length, Mean[0], Std[0]);
+
+    public override string ToString() => $"Normalization(scale {Scale}, mean [{string.Join(", ", Mean)}], std [{string.Join(", ", Std)}])";
+}

@@ -1,0 +1,111 @@
+using ResNet.ML.Tensors;
+
+namespace ResNet.ML.Data;
+
+/// <summary>
+/// Turns one dataset image into one network input: optional augmentation, then normalization, fused into a single pass
+/// over the output. One instance per thread (it owns scratch buffers).
+/// </summary>
+internal sealed class SampleTransform
+{
+    private readonly ImageDataset _dataset;
+    private readonly Augmentation? _augmentation;
+    private readonly float[] _multiplier, _offset;
+    private readonly float[] _pixels, _cropped;
+    private readonly Resampler _resampler = new();
+
+    public SampleTransform(ImageDataset dataset, Augmentation? augmentation, Normalization normalization)
+    {
+        _dataset = dataset;
+        _augmentation = augmentation;
+        augmentation?.Validate(dataset.Height, dataset.Width);
+        (_multiplier, _offset) = normalization.Affine(dataset.Channels);
+        _pixels = new float[dataset.SampleSize];
+        _cropped = augmentation?.RandomResizedCrop is null ? [] : new float[dataset.SampleSize];
+    }
+
+    /// <summary>Writes image <paramref name="index"/> into <paramref name="destination"/>; <paramref name="rng"/> drives augmentation.</summary>
+    public void Apply(int index, Span<float> destination, Rng? rng)
+    {
+        int c = _dataset.Channels, h = _dataset.Height, w = _dataset.Width, plane = h * w;
+        _dataset.ReadPixels(index, _pixels);
+        ReadOnlySpan<float> image = _pixels;
+        var aug = _augmentation;
+        if (aug is null || rng is null)
+        {
+            for (int ch = 0; ch < c; ch++)
+                SpanMath.Affine(image.Slice(ch * plane, plane), _multiplier[ch], _offset[ch], destination.Slice(ch * plane, plane));
+            return;
+        }
+
+        if (aug.RandomResizedCrop is { } rrc)
+        {
+            var (bx, by, bw, bh) = DrawResizedCropBox(rrc, h, w, rng);
+            _resampler.Resample(image, c, h, w, bx, by, bw, bh, _cropped, h, w);
+            image = _cropped;
+        }
+
+        int pad = aug.Padding;
+        int offsetY = pad > 0 ? rng.NextInt(2 * pad + 1) - pad : 0;   // window origin relative to the unpadded image
+        int offsetX = pad > 0 ? rng.NextInt(2 * pad + 1) - pad : 0;
+        bool flip = aug.HorizontalFlip && rng.NextInt(2) == 1;
+
+        // Columns of the output that fall inside the source image: [x0, x1).
+        int x0 = Math.Max(0, -offsetX), x1 = Math.Min(w, w - offsetX);
+        for (int ch = 0; ch < c; ch++)
+        {
+            float a = _multiplier[ch], b = _offset[ch];
+            var src = image.Slice(ch * plane, plane);
+            var dst = destination.Slice(ch * plane, plane);
+            for (int y = 0; y < h; y++)
+            {
+                var outRow = dst.Slice(y * w, w);
+                int sy = y + offsetY;
+                if (sy < 0 || sy >= h || x1 <= x0) { outRow.Fill(b); continue; }   // padding is zero before normalization
+                var srcRow = src.Slice(sy * w, w);
+                if (!flip)
+                {
+                    outRow[..x0].Fill(b);
+                    outRow[x1..].Fill(b);
+                    SpanMath.Affine(srcRow.Slice(x0 + offsetX, x1 - x0), a, b, outRow[x0..x1]);
+                }
+                else
+                {
+                    // flip after crop: out[x] = crop[w - 1 - x]
+                    for (int x = 0; x < w; x++)
+                    {
+                        int cx = w - 1 - x;
+                        outRow[x] = cx >= x0 && cx < x1 ? srcRow[cx + offsetX] * a + b : b;
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>torchvision's RandomResizedCrop.get_params, on an h × w image; returns (x, y, width, height).</summary>
+    internal static (int X, int Y, int Width, int Height) DrawResizedCropBox(RandomResizedCrop p, int h, int w, Rng rng)
+    {
+        double area = (double)h * w;
+        double logMin = Math.Log(p.MinRatio), logMax = Math.Log(p.MaxRatio);
+        for (int attempt = 0; attempt < 10; attempt++)
+        {
+            double targetArea = area * (p.MinScale + (p.MaxScale - p.MinScale) * rng.NextDouble());
+            double ratio = Math.Exp(logMin + (logMax - logMin) * rng.NextDouble());
+            int cw = (int)Math.Round(Math.Sqrt(targetArea * ratio));
+            int ch = (int)Math.Round(Math.Sqrt(targetArea / ratio));
+            if (cw > 0 && cw <= w && ch > 0 && ch <= h)
+            {
+                int y = rng.NextInt(h - ch + 1), x = rng.NextInt(w - cw + 1);
+                return (x, y, cw, ch);
+            }
+        }
+        // Fallback: the largest central crop whose ratio is within range.
+        double inRatio = (double)w / h;
+        int fw, fh;
+        if (inRatio < p.MinRatio) { fw = w; fh = (int)Math.Round(fw / p.MinRatio); }
+        else if (inRatio > p.MaxRatio) { fh = h; fw = (int)Math.Round(fh * p.MaxRatio); }
+        else { fw = w; fh = h; }
+        fw = Math.Clamp(fw, 1, w); fh = Math.Clamp(fh, 1, h);
+        return ((w - fw) / 2, (h - fh) / 2, fw, fh);
+    }
+}

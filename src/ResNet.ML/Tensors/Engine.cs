@@ -1,0 +1,129 @@
+using System.Runtime.ExceptionServices;
+
+namespace ResNet.ML.Tensors;
+
+/// <summary>
+/// Process-wide settings of the compute engine. Work is split into <see cref="Threads"/> contiguous parts that do not
+/// depend on timing, and reductions are summed in part order, so the same thread count gives bit-identical results.
+/// </summary>
+public static class Engine
+{
+    private static int _threads = Environment.ProcessorCount;
+
+    /// <summary>How many threads the kernels use (default: all cores). Changing it changes the order of some sums, so
+    /// results are bit-identical only between runs with the same value.</summary>
+    public static int Threads
+    {
+        get => _threads;
+        set
+        {
+            if (value < 1 || value > 1024) throw new ArgumentOutOfRangeException(nameof(Threads), $"Engine.Threads must be between 1 and 1024, not {value}.");
+            _threads = value;
+        }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="body"/>(part, begin, end) over <c>min(Threads, count)</c> contiguous ranges of [0, count):
+    /// part 0 on the calling thread, the others on the engine's worker threads. Rethrows the first exception.
+    /// </summary>
+    internal static void ParallelFor(int count, Action<int, int, int> body) => ParallelFor(count, Threads, body);
+
+    internal static void ParallelFor(int count, int maxParts, Action<int, int, int> body)
+    {
+        if (count <= 0) return;
+        int parts = Math.Min(Math.Min(maxParts, Threads), count);
+        if (parts <= 1 || WorkerPool.InsideJob || !WorkerPool.Shared.TryRun(parts, count, body))
+        {
+            // Nested or concurrent calls run the same partition inline, so results do not depend on who ran them.
+            for (int p = 0; p < parts; p++)
+            {
+                var (b, e) = Range(p, parts, count);
+                body(p, b, e);
+            }
+        }
+    }
+
+    /// <summary>The number of parts <see cref="ParallelFor(int, Action{int, int, int})"/> uses for <paramref name="count"/> items.</summary>
+    internal static int Parts(int count) => Math.Max(1, Math.Min(Threads, count));
+
+    internal static (int Begin, int End) Range(int part, int parts, int count)
+    {
+        long b = (long)count * part / parts, e = (long)count * (part + 1) / parts;
+        return ((int)b, (int)e);
+    }
+
+    [ThreadStatic] private static float[]?[]? t_scratch;
+
+    /// <summary>
+    /// A scratch array of at least <paramref name="length"/> floats owned by the current thread (grow-only, contents
+    /// undefined). Kernels use it inside one call only; <paramref name="slot"/> separates buffers used at the same time.
+    /// </summary>
+    internal static float[] Scratch(int slot, int length)
+    {
+        var slots = t_scratch ??= new float[]?[8];
+        var s = slots[slot];
+        if (s is null || s.Length < length) slots[slot] = s = GC.AllocateUninitializedArray<float>(length, pinned: true);
+        return s;
+    }
+
+    /// <summary>A small pool of background threads that wait for jobs; no allocation per job.</summary>
+    private sealed class WorkerPool
+    {
+        public static readonly WorkerPool Shared = new();
+        [ThreadStatic] private static bool t_inside;
+        public static bool InsideJob => t_inside;
+
+        private readonly object _gate = new();
+        private readonly List<SemaphoreSlim> _start = [];
+        private readonly ManualResetEventSlim _done = new(false);
+        private Action<int, int, int>? _body;
+        private int _parts, _count, _remaining;
+        private ExceptionDispatchInfo? _error;
+
+        public bool TryRun(int parts, int count, Action<int, int, int> body)
+        {
+            if (!Monitor.TryEnter(_gate)) return false;   // another thread is using the pool: caller runs inline
+            try
+            {
+                while (_start.Count < parts - 1) StartWorker(_start.Count + 1);
+                (_body, _parts, _count, _error) = (body, parts, count, null);
+                _done.Reset();
+                Volatile.Write(ref _remaining, parts - 1);
+                for (int p = 1; p < parts; p++) _start[p - 1].Release();
+                t_inside = true;
+                try { RunPart(0); }
+                finally { t_inside = false; }
+                _done.Wait();
+                _body = null;
+                _error?.Throw();
+                return true;
+            }
+            finally { Monitor.Exit(_gate); }
+        }
+
+        private void RunPart(int part)
+        {
+            var (b, e) = Range(part, _parts, _count);
+            try { _body!(part, b, e); }
+            catch (Exception ex) { Interlocked.CompareExchange(ref _error, ExceptionDispatchInfo.Capture(ex), null); }
+        }
+
+        private void StartWorker(int part)
+        {
+            var start = new SemaphoreSlim(0);
+            _start.Add(start);
+            var thread = new Thread(() =>
+            {
+                t_inside = true;
+                while (true)
+                {
+                    start.Wait();
+                    RunPart(part);
+                    if (Interlocked.Decrement(ref _remaining) == 0) _done.Set();
+                }
+            })
+            { IsBackground = true, Name = $"ResNet.ML engine worker {part}" };
+            thread.Start();
+        }
+    }
+}

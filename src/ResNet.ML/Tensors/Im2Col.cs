@@ -1,0 +1,75 @@
+namespace ResNet.ML.Tensors;
+
+/// <summary>
+/// Unfolds one image [C, H, W] into the column matrix [C·k·k, OH·OW] a convolution multiplies its weight [O, C·k·k]
+/// with, and folds a column-matrix gradient back (summing overlaps). Padding reads as zero.
+/// </summary>
+internal static class Im2Col
+{
+    public static void Unfold(ReadOnlySpan<float> image, int channels, int height, int width,
+        int kernel, int stride, int padding, int outH, int outW, Span<float> columns)
+    {
+        int plane = height * width, outPlane = outH * outW;
+        for (int c = 0; c < channels; c++)
+        {
+            var src = image.Slice(c * plane, plane);
+            for (int ky = 0; ky < kernel; ky++)
+            for (int kx = 0; kx < kernel; kx++)
+            {
+                var dst = columns.Slice(((c * kernel + ky) * kernel + kx) * outPlane, outPlane);
+                // Valid output columns: 0 <= ox*stride - padding + kx < width.
+                int oxBegin = Math.Max(0, CeilDiv(padding - kx, stride));
+                int oxEnd = Math.Min(outW, CeilDiv(width + padding - kx, stride));
+                if (oxEnd < oxBegin) oxEnd = oxBegin;
+                for (int oy = 0; oy < outH; oy++)
+                {
+                    var row = dst.Slice(oy * outW, outW);
+                    int iy = oy * stride - padding + ky;
+                    if ((uint)iy >= (uint)height) { row.Clear(); continue; }
+                    row[..oxBegin].Clear();
+                    row[oxEnd..].Clear();
+                    var srcRow = src.Slice(iy * width, width);
+                    int ix = oxBegin * stride - padding + kx;
+                    if (stride == 1)
+                        srcRow.Slice(ix, oxEnd - oxBegin).CopyTo(row[oxBegin..oxEnd]);
+                    else
+                        for (int ox = oxBegin; ox < oxEnd; ox++, ix += stride) row[ox] = srcRow[ix];
+                }
+            }
+        }
+    }
+
+    /// <summary>image = fold(columns): the adjoint of <see cref="Unfold"/>; overwrites <paramref name="image"/>.</summary>
+    public static void Fold(ReadOnlySpan<float> columns, int channels, int height, int width,
+        int kernel, int stride, int padding, int outH, int outW, Span<float> image)
+    {
+        image.Slice(0, channels * height * width).Clear();
+        int plane = height * width, outPlane = outH * outW;
+        for (int c = 0; c < channels; c++)
+        {
+            var dstImage = image.Slice(c * plane, plane);
+            for (int ky = 0; ky < kernel; ky++)
+            for (int kx = 0; kx < kernel; kx++)
+            {
+                var src = columns.Slice(((c * kernel + ky) * kernel + kx) * outPlane, outPlane);
+                int oxBegin = Math.Max(0, CeilDiv(padding - kx, stride));
+                int oxEnd = Math.Min(outW, CeilDiv(width + padding - kx, stride));
+                if (oxEnd <= oxBegin) continue;
+                for (int oy = 0; oy < outH; oy++)
+                {
+                    int iy = oy * stride - padding + ky;
+                    if ((uint)iy >= (uint)height) continue;
+                    var row = src.Slice(oy * outW, outW);
+                    var dstRow = dstImage.Slice(iy * width, width);
+                    int ix = oxBegin * stride - padding + kx;
+                    if (stride == 1)
+                        System.Numerics.Tensors.TensorPrimitives.Add(dstRow.Slice(ix, oxEnd - oxBegin), row[oxBegin..oxEnd], dstRow.Slice(ix, oxEnd - oxBegin));
+                    else
+                        for (int ox = oxBegin; ox < oxEnd; ox++, ix += stride) dstRow[ix] += row[ox];
+                }
+            }
+        }
+    }
+
+    private static int CeilDiv(int a, int b) => a >= 0 ? (a + b - 1) / b : -((-a) / b);
+}

@@ -1,0 +1,160 @@
+using ResNet.ML.Layers;
+using ResNet.ML.Tensors;
+using ResNet.ML.Training.Initialization;
+
+namespace ResNet.ML.Tests.Engine;
+
+[TestClass]
+public class LayerBehaviourTests
+{
+    [TestMethod]
+    public void BatchNormTrainingUpdatesRunningStatsAndEvalUsesThem()
+    {
+        var rng = new Rng(5);
+        var bn = new BatchNorm2d("bn", 2);
+        var x = GradientCheck.RandomTensor(rng, 4, 2, 3, 3, 2.0);
+        for (int i = 0; i < x.Length; i++) x.Data[i] += 1.5f;   // a non-zero mean
+        var y = bn.Forward(x, training: true);
+        Assert.AreEqual(1L, bn.NumBatchesTracked);
+        for (int c = 0; c < 2; c++)
+        {
+            var values = Enumerable.Range(0, 4).SelectMany(n => x.Data.Skip((n * 2 + c) * 9).Take(9)).Select(v => (double)v).ToArray();
+            double mean = values.Average(), biased = values.Select(v => (v - mean) * (v - mean)).Sum() / values.Length;
+            double unbiased = biased * values.Length / (values.Length - 1);
+            Assert.AreEqual(0.1 * mean, bn.RunningMean.Data[c], 1e-5, "running_mean = 0.9·0 + 0.1·mean");
+            Assert.AreEqual(0.9 + 0.1 * unbiased, bn.RunningVar.Data[c], 1e-5, "running_var uses the unbiased variance");
+            var outs = Enumerable.Range(0, 4).SelectMany(n => y.Data.Skip((n * 2 + c) * 9).Take(9)).Select(v => (double)v).ToArray();
+            Assert.AreEqual(0, outs.Average(), 1e-5);
+            Assert.AreEqual(biased / (biased + 1e-5), outs.Select(v => v * v).Average(), 1e-4, "normalized with the biased variance");
+        }
+        var eval = bn.Forward(x, training: false);
+        Assert.AreEqual(1L, bn.NumBatchesTracked, "inference does not count batches");
+        for (int i = 0; i < x.Length; i++)
+        {
+            int c = i / 9 % 2;
+            double expected = (x.Data[i] - bn.RunningMean.Data[c]) / Math.Sqrt(bn.RunningVar.Data[c] + 1e-5);
+            Assert.AreEqual(expected, eval.Data[i], 1e-4);
+        }
+    }
+
+    [TestMethod]
+    public void ShapeMismatchesNameTheLayerAndShapes()
+    {
+        var conv = new Conv2d("layer1.0.conv1", 16, 16, 3, 1, 1);
+        var e = Assert.ThrowsExactly<ShapeException>(() => conv.Forward(new Tensor(2, 3, 8, 8), true));
+        StringAssert.Contains(e.Message, "layer1.0.conv1");
+        StringAssert.Contains(e.Message, "[3, 8, 8]");
+        conv.Forward(new Tensor(2, 16, 8, 8), true);
+        var g = Assert.ThrowsExactly<ShapeException>(() => conv.Backward(new Tensor(2, 16, 4, 4)));
+        StringAssert.Contains(g.Message, "layer1.0.conv1");
+        StringAssert.Contains(g.Message, "[2, 16, 4, 4]");
+        var fc = new Linear("fc", 64, 10);
+        StringAssert.Contains(Assert.ThrowsExactly<ShapeException>(() => fc.Forward(new Tensor(1, 32, 1, 1), false)).Message, "fc");
+        var bn = new BatchNorm2d("bn1", 4);
+        StringAssert.Contains(Assert.ThrowsExactly<ShapeException>(() => bn.Forward(new Tensor(1, 4, 1, 1), true)).Message, "bn1");
+    }
+
+    [TestMethod]
+    public void NetworkRejectsNonFiniteInput()
+    {
+        var net = TinyNetworks.Cifar(classes: 3);
+        var x = new Tensor(2, 3, 8, 8);
+        x.Data[5] = float.NaN;
+        Assert.ThrowsExactly<NonFiniteException>(() => net.Forward(x, true));
+    }
+
+    [TestMethod]
+    public void InitializerFollowsTorchvision()
+    {
+        var net = TinyNetworks.Cifar(classes: 10, width: 16);
+        Initializer.Initialize(net, new Rng(1), zeroInitLastBlockBn: true);
+        var conv = net.AllLayers.OfType<Conv2d>().Last(c => c.KernelSize == 3);
+        double std = Math.Sqrt(conv.Weight.Value.Data.Select(v => (double)v * v).Average());
+        double expected = Math.Sqrt(2.0 / (conv.OutChannels * 9));
+        Assert.AreEqual(expected, std, 0.1 * expected, "Kaiming normal, fan-out");
+        var fc = net.AllLayers.OfType<Linear>().Single();
+        double bound = 1 / Math.Sqrt(fc.InFeatures);
+        Assert.IsTrue(fc.Weight.Value.Data.All(v => Math.Abs(v) <= bound) && fc.Bias!.Value.Data.All(v => Math.Abs(v) <= bound));
+        Assert.IsTrue(fc.Weight.Value.Data.Max() > bound * 0.8 && fc.Weight.Value.Data.Min() < -bound * 0.8, "uniform over ±1/√fan_in");
+        foreach (var block in net.AllLayers.OfType<ResidualBlock>())
+        {
+            Assert.IsTrue(block.Branch[^1].Bn.Weight.Value.Data.All(v => v == 0), $"{block.Name}: last BN zeroed");
+            Assert.IsTrue(block.Branch[0].Bn.Weight.Value.Data.All(v => v == 1));
+        }
+        var again = TinyNetworks.Cifar(classes: 10, width: 16);
+        Initializer.Initialize(again, new Rng(1), zeroInitLastBlockBn: true);
+        CollectionAssert.AreEqual(conv.Weight.Value.Data, again.AllLayers.OfType<Conv2d>().Last(c => c.KernelSize == 3).Weight.Value.Data, "same seed, same weights");
+    }
+
+    [TestMethod]
+    public void SmallNetworkGradientMatchesFiniteDifferences()
+    {
+        // A stem, an option-A stage, an option-B stage, pooling and head: the whole chain through Network.Backward.
+        var net = TinyNetworks.Cifar(classes: 3, width: 2);
+        var rng = new Rng(11);
+        foreach (var p in net.Parameters)
+            for (int i = 0; i < p.Value.Length; i++) p.Value.Data[i] = p.Name.Contains("bn") || p.Name.EndsWith(".1.weight") ? (float)(1 + 0.2 * rng.NextGaussian()) : (float)(0.5 * rng.NextGaussian());
+        var x = GradientCheck.RandomTensor(rng, 2, 3, 6, 6, 1);
+        var parameters = net.Parameters.ToList();
+        var values = parameters.ToDictionary(p => p, p => p.Value.Data.Select(v => (double)v).ToArray());
+        var logits = net.Forward(x, training: true);
+        var reference = ReferenceModel.Forward(net, Activation.From(x), values, training: true);
+        GradientCheck.AssertClose(logits.Data.Select(v => (double)v).ToArray(), reference.Data, 1e-4, "network forward");
+        var r = GradientCheck.RandomTensor(rng, 2, 3, 1, 1, 1);
+        net.ZeroGrad();
+        var dx = net.Backward(r);
+        var xd = x.Data.Select(v => (double)v).ToArray();
+        double Objective() => ReferenceModel.Forward(net, new Activation(xd, 2, 3, 6, 6), values, true).Data.Select((v, i) => v * r.Data[i]).Sum();
+        foreach (var (name, vals, analytic) in parameters.Select(p => (p.Name, values[p], p.Grad.Data)).Prepend(("input", xd, dx.Data)))
+        {
+            var idx = Enumerable.Range(0, vals.Length).Where(i => i % 3 == 0).Take(12).ToArray();
+            var numeric = idx.Select(i =>
+            {
+                double s = vals[i];
+                vals[i] = s + 1e-6; double plus = Objective();
+                vals[i] = s - 1e-6; double minus = Objective();
+                vals[i] = s;
+                return (plus - minus) / 2e-6;
+            }).ToArray();
+            GradientCheck.AssertClose(idx.Select(i => (double)analytic[i]).ToArray(), numeric, 3e-3, $"network d/d{name}");
+        }
+    }
+
+    [TestMethod]
+    public void SameThreadCountGivesBitIdenticalGradients()
+    {
+        float[] Run(int threads)
+        {
+            int saved = ResNet.ML.Tensors.Engine.Threads;
+            ResNet.ML.Tensors.Engine.Threads = threads;
+            try
+            {
+                var net = TinyNetworks.Cifar(classes: 4, width: 4);
+                Initializer.Initialize(net, new Rng(9));
+                var x = GradientCheck.RandomTensor(new Rng(10), 7, 3, 8, 8, 1);
+                var logits = net.Forward(x, true);
+                var (_, g) = new ResNet.ML.Training.Loss.SoftmaxCrossEntropy().Compute(logits, [0, 1, 2, 3, 0, 1, 2]);
+                net.ZeroGrad();
+                net.Backward(g);
+                return net.Parameters.SelectMany(p => p.Grad.Data).ToArray();
+            }
+            finally { ResNet.ML.Tensors.Engine.Threads = saved; }
+        }
+        var a = Run(3); var b = Run(3); var single = Run(1);
+        CollectionAssert.AreEqual(a, b, "same thread count, same bits");
+        GradientCheck.AssertClose(a.Select(v => (double)v).ToArray(), single.Select(v => (double)v).ToArray(), 1e-5, "3 threads vs 1");
+    }
+}
+
+internal static class TinyNetworks
+{
+    /// <summary>conv1/bn1/relu stem, an option-A block and an option-B block, global pooling, fc (torchvision names).</summary>
+    public static Network Cifar(int classes, int width = 4) => new("tiny", 3, classes,
+    [
+        new Conv2d("conv1", 3, width, 3, 1, 1), new BatchNorm2d("bn1", width), new ReLU("relu"),
+        new BasicBlock("layer1.0", width, width, 1, null),
+        new BasicBlock("layer2.0", width, 2 * width, 2, new ZeroPadShortcut("layer2.0.shortcut", width, 2 * width, 2)),
+        new BasicBlock("layer3.0", 2 * width, 4 * width, 2, new ProjectionShortcut("layer3.0.downsample", 2 * width, 4 * width, 2)),
+        new GlobalAvgPool2d("avgpool"), new Linear("fc", 4 * width, classes),
+    ]);
+}

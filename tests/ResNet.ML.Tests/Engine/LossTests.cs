@@ -1,0 +1,70 @@
+using ResNet.ML.Layers;
+using ResNet.ML.Tensors;
+using ResNet.ML.Training.Loss;
+
+namespace ResNet.ML.Tests.Engine;
+
+[TestClass]
+public class LossTests
+{
+    // Reference from the definition: loss = mean_i [ −Σ_c q_ic · log softmax(z_i)_c ], q = (1−ε)·onehot + ε/C.
+    private static double ReferenceLoss(double[] z, int n, int classes, int[] labels, double eps)
+    {
+        double total = 0;
+        for (int i = 0; i < n; i++)
+        {
+            var row = z.Skip(i * classes).Take(classes).ToArray();
+            double lse = Math.Log(row.Sum(v => Math.Exp(v)));
+            for (int c = 0; c < classes; c++)
+            {
+                double q = (c == labels[i] ? 1 - eps : 0) + eps / classes;
+                total -= q * (row[c] - lse);
+            }
+        }
+        return total / n;
+    }
+
+    [TestMethod]
+    [DataRow(0.0f)]
+    [DataRow(0.1f)]
+    public void LossAndGradientMatchTheDefinition(float smoothing)
+    {
+        var rng = new Rng(3);
+        int n = 5, classes = 7;
+        var logits = GradientCheck.RandomTensor(rng, n, classes, 1, 1, 3.0);
+        int[] labels = [0, 6, 3, 3, 1];
+        var (loss, grad) = new SoftmaxCrossEntropy(smoothing).Compute(logits, labels);
+        var z = logits.Data.Select(v => (double)v).ToArray();
+        Assert.AreEqual(ReferenceLoss(z, n, classes, labels, smoothing), loss, 1e-5);
+        var numeric = new double[z.Length];
+        for (int i = 0; i < z.Length; i++)
+        {
+            double s = z[i];
+            z[i] = s + 1e-6; double plus = ReferenceLoss(z, n, classes, labels, smoothing);
+            z[i] = s - 1e-6; double minus = ReferenceLoss(z, n, classes, labels, smoothing);
+            z[i] = s;
+            numeric[i] = (plus - minus) / 2e-6;
+        }
+        GradientCheck.AssertClose(grad.Data.Select(v => (double)v).ToArray(), numeric, 1e-4, "d loss / d logits");
+    }
+
+    [TestMethod]
+    public void DivergedLossNamesTheStep()
+    {
+        var logits = new Tensor(2, 3, 1, 1);
+        logits.Data[4] = float.PositiveInfinity;
+        var e = Assert.ThrowsExactly<NonFiniteException>(() => new SoftmaxCrossEntropy().Compute(logits, [0, 1], step: 42));
+        StringAssert.Contains(e.Message, "diverged");
+        StringAssert.Contains(e.Message, "step 42");
+    }
+
+    [TestMethod]
+    public void BadLabelsAndShapesAreNamed()
+    {
+        var logits = new Tensor(2, 3, 1, 1);
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new SoftmaxCrossEntropy().Compute(logits, [0, 3]));
+        StringAssert.Contains(e.Message, "Label 3 of sample 1");
+        Assert.ThrowsExactly<ShapeException>(() => new SoftmaxCrossEntropy().Compute(logits, [0]));
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new SoftmaxCrossEntropy(1.5f));
+    }
+}
