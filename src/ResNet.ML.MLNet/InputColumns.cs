@@ -44,14 +44,14 @@ internal static class InputColumns
 
     public static void Check(SchemaShape inputSchema, string labelColumnName, string featureColumnName)
     {
-        if (!inputSchema.TryFindColumn(labelColumnName, out var label))
+        if (Find(inputSchema, labelColumnName) is not { } label)
             throw SchemaErrors.Missing(nameof(inputSchema), LabelRole, labelColumnName);
         if (!label.IsKey || label.Kind != SchemaShape.Column.VectorKind.Scalar)
             throw SchemaErrors.Mismatch(nameof(inputSchema), LabelRole, labelColumnName, ExpectedLabelType, SchemaErrors.Describe(label));
-        if (!label.Annotations.TryFindColumn(AnnotationKinds.KeyValues, out _))
+        if (Find(label.Annotations, AnnotationKinds.KeyValues) is null)
             throw SchemaErrors.Mismatch(nameof(inputSchema), LabelRole, labelColumnName, ExpectedLabelType, SchemaErrors.Describe(label) + " without key values");
 
-        if (!inputSchema.TryFindColumn(featureColumnName, out var features))
+        if (Find(inputSchema, featureColumnName) is not { } features)
             throw SchemaErrors.Missing(nameof(inputSchema), FeatureRole, featureColumnName);
         bool ok = !features.IsKey && (
             (features.Kind == SchemaShape.Column.VectorKind.Vector && features.ItemType == NumberDataViewType.Single)
@@ -62,6 +62,14 @@ internal static class InputColumns
             );
         if (!ok)
             throw SchemaErrors.Mismatch(nameof(inputSchema), FeatureRole, featureColumnName, ExpectedFeatureTypes, SchemaErrors.Describe(features));
+    }
+
+    // SchemaShape's own lookup is internal to ML.NET; it is a list of uniquely named columns.
+    private static SchemaShape.Column? Find(SchemaShape shape, string name)
+    {
+        foreach (var column in shape)
+            if (column.Name == name) return column;
+        return null;
     }
 
     /// <summary>The label column, checked: a key type whose key values name the classes.</summary>

@@ -19,7 +19,7 @@ internal static class SchemaErrors
     /// <summary>A schema-shape column's type as ML.NET writes it in these messages (<c>Vector&lt;Single&gt;</c>, <c>Key&lt;UInt32&gt;</c>).</summary>
     public static string Describe(SchemaShape.Column column)
     {
-        string result = column.ItemType.ToString();
+        string result = column.ItemType.ToString() ?? "?";
         if (column.IsKey) result = $"Key<{result}>";
         return column.Kind switch
         {
@@ -35,6 +35,6 @@ internal static class SchemaErrors
         KeyDataViewType key => $"Key<{key.RawType.Name}>",
         VectorDataViewType { IsKnownSize: true } v => $"Vector<{Describe(v.ItemType)}, {string.Join(", ", v.Dimensions)}>",
         VectorDataViewType v => $"VarVector<{Describe(v.ItemType)}>",
-        _ => type.ToString(),
+        _ => type.ToString() ?? type.GetType().Name,
     };
 }

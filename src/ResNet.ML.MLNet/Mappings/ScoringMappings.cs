@@ -29,6 +29,7 @@ public static class ScoringColumns
 [EditorBrowsable(EditorBrowsableState.Never)]
 public sealed class PredictedValueVector<T>
 {
+    /// <summary>The one slot.</summary>
     [VectorType(1)]
     [ColumnName(ScoringColumns.PredictedValueVector)]
     public T[] Value = [];
@@ -38,6 +39,7 @@ public sealed class PredictedValueVector<T>
 [EditorBrowsable(EditorBrowsableState.Never)]
 public sealed class PredictedValue<T>
 {
+    /// <summary>The value.</summary>
     [ColumnName(ScoringColumns.PredictedValue)]
     public T Value = default!;
 }
@@ -46,10 +48,12 @@ public sealed class PredictedValue<T>
 [EditorBrowsable(EditorBrowsableState.Never)]
 public abstract class FirstSlotMapping<T> : CustomMappingFactory<PredictedValueVector<T>, PredictedValue<T>>
 {
+    /// <summary>The mapping.</summary>
     public static void Map(PredictedValueVector<T> input, PredictedValue<T> output) =>
         output.Value = input.Value.Length == 1 ? input.Value[0]
             : throw new InvalidOperationException($"The ResNet model gave {input.Value.Length} predicted values for one row instead of 1.");
 
+    /// <inheritdoc />
     public override Action<PredictedValueVector<T>, PredictedValue<T>> GetMapping() => Map;
 }
 

@@ -98,7 +98,7 @@ internal sealed class KeyValueTable<T> : KeyValueTable
         // MapValueToKey with the key values as its key data numbers them 1..K in this order, so a predicted value maps
         // to the same key as that class in the label column, and the key values travel with the model.
         var keyData = ml.Data.LoadFromEnumerable(_values.Select(v => new KeyDataRow<T> { Value = v }));
-        return ml.Transforms.CustomMapping(FirstSlotMapping<T>.Map, _contract)
+        return ml.Transforms.CustomMapping<PredictedValueVector<T>, PredictedValue<T>>(FirstSlotMapping<T>.Map, _contract)
             .Append(ml.Transforms.Conversion.MapValueToKey(outputColumnName, ScoringColumns.PredictedValue, keyData: keyData));
     }
 }

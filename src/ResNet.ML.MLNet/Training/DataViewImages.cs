@@ -93,6 +93,6 @@ internal static class DataViewImages
 
         public override void ReadPixels(int index, Span<float> destination) =>
             ImageDecoder.DecodeToChw(images[index], destination, shape.Channels, shape.Height, shape.Width, resize,
-                $"row {index} of {what}, column '{column}'");
+                $"row {index} of {Source}, column '{column}'");
     }
 }
