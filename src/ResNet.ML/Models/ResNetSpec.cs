@@ -133,6 +133,8 @@ public sealed record ResNetSpec(
         int start = 0;
         if (!tokens[0].Contains('='))
         {
+            if (tokens[0].Equals(ModelFactory.SimpleCnn, StringComparison.OrdinalIgnoreCase))
+                throw new FormatException($"ResNet spec: {ModelFactory.SimpleCnn} is not a ResNet and takes no spec fields.");
             baseSpec = ResNetPresets.Get(tokens[0]);
             start = 1;
         }

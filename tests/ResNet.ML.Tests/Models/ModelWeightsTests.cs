@@ -176,4 +176,65 @@ public class ModelWeightsTests
             if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
         }
     }
+
+    [TestMethod]
+    public void RgbBackboneAdaptsToOtherInputChannelCounts()
+    {
+        var rgb = ModelFixtures.Read("tv_resnet18_w4.safetensors").Tensors.Single(t => t.Name == "conv1.weight").ToFloats();   // [4, 3, 7, 7]
+        var gray = ModelFactory.Build(Resnet18W4, 1, 3, 40, 48);
+        ModelWeights.LoadBackbone(gray, ModelFixtures.PathOf("tv_resnet18_w4.safetensors"), adaptInputChannels: true);
+        var five = ModelFactory.Build(Resnet18W4, 5, 3, 40, 48);
+        ModelWeights.LoadBackbone(five, ModelFixtures.PathOf("tv_resnet18_w4.safetensors"), adaptInputChannels: true);
+        var g = ((Conv2d)gray.Layers[0]).Weight.Value;
+        var f = ((Conv2d)five.Layers[0]).Weight.Value;
+        Assert.IsTrue(g.HasShape(4, 1, 7, 7) && f.HasShape(4, 5, 7, 7));
+        for (int o = 0; o < 4; o++)
+            for (int i = 0; i < 49; i++)
+            {
+                float sum = rgb[(o * 3 + 0) * 49 + i] + rgb[(o * 3 + 1) * 49 + i] + rgb[(o * 3 + 2) * 49 + i];
+                Assert.AreEqual(sum, g.Data[o * 49 + i], 1e-6f);
+                for (int c = 0; c < 5; c++) Assert.AreEqual(rgb[(o * 3 + c % 3) * 49 + i] * 3f / 5f, f.Data[(o * 5 + c) * 49 + i], 1e-6f);
+            }
+        // everything else as in the file
+        var reference = LoadedFromTorchvision().State.ToDictionary(e => e.Name);
+        CollectionAssert.AreEqual(reference["layer4.1.bn2.running_var"].Value!.Data, gray.State.Single(e => e.Name == "layer4.1.bn2.running_var").Value!.Data);
+        // the plain loaders stay strict
+        StringAssert.Contains(Assert.ThrowsExactly<InvalidDataException>(() =>
+            ModelWeights.LoadBackbone(ModelFactory.Build(Resnet18W4, 1, 3, 40, 48), ModelFixtures.PathOf("tv_resnet18_w4.safetensors"))).Message, "'conv1.weight'");
+    }
+
+    [TestMethod]
+    public void LoadNetworkRebuildsTheArchitectureFromMetadata()
+    {
+        var net = ModelFactory.Build("simplecnn", 1, 4, 20, 24);
+        Randomize(net, 9);
+        var stream = new MemoryStream();
+        ModelWeights.Save(net, stream, new Dictionary<string, string> { [ModelWeights.InputHeightKey] = "20", [ModelWeights.InputWidthKey] = "24" });
+        stream.Position = 0;
+        var (copy, metadata) = ModelWeights.LoadNetwork(stream);
+        Assert.AreEqual(("simplecnn", 1, 4), (copy.Architecture, copy.InputChannels, copy.NumClasses));
+        Assert.AreEqual("24", metadata[ModelWeights.InputWidthKey]);
+        var expected = Floats(net);
+        foreach (var (name, values) in Floats(copy)) CollectionAssert.AreEqual(expected[name], values, name);
+
+        var (custom, _) = ModelWeights.LoadNetwork(SaveOf("tv_bottleneck_w4.safetensors", 1, 5));
+        Assert.AreEqual("block=bottleneck blocks=1,1,1,1 widths=4,8,16,32 stem=imagenet stem-width=8 shortcut=B", custom.Architecture);
+
+        // torchvision's own files carry no ResNet.ML metadata
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => ModelWeights.LoadNetwork(ModelFixtures.PathOf("cifar_resnet20.safetensors")));
+        StringAssert.Contains(e.Message, "'input_channels'");
+    }
+
+    /// <summary>A torchvision fixture loaded into the network its metadata names, saved again by ResNet.ML.</summary>
+    private static MemoryStream SaveOf(string file, int channels, int classes)
+    {
+        var (tensors, metadata) = ModelFixtures.Read(file);
+        var net = ModelFactory.Build(metadata["architecture"], channels, classes, 32, 32);
+        ModelWeights.Load(net, ModelFixtures.PathOf(file));
+        var stream = new MemoryStream();
+        ModelWeights.Save(net, stream);
+        stream.Position = 0;
+        Assert.AreEqual(tensors.Count, net.State.Count());
+        return stream;
+    }
 }

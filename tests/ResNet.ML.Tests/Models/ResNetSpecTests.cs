@@ -65,6 +65,7 @@ public class ResNetSpecTests
     [DataRow("{\"block\":\"basic\",\"blocks\":\"3\",\"widths\":[16,32,64]}", "'blocks'")]
     [DataRow("{\"block\":\"basic\",\"blocks\":[3],\"widths\":[16],\"colour\":1}", "'colour'")]
     [DataRow("{not json", "JSON")]
+    [DataRow("simplecnn widths=8,16", "not a ResNet")]
     public void BadSpecsNameTheFieldAtFault(string text, string expected)
     {
         Assert.IsFalse(ResNetSpec.TryParse(text, out var spec, out string? error), text);

@@ -85,4 +85,28 @@ public class TorchvisionParityTests
         CollectionAssert.AreEqual(before, copy.Forward(x, training: false).Data, "bit-identical logits");
         Assert.AreEqual(2L, copy.AllLayers.OfType<BatchNorm2d>().First().NumBatchesTracked);
     }
+
+    [TestMethod]
+    public void AdaptedGrayscaleStemSeesWhatTheRgbNetSeesInAGrayImage()
+    {
+        const string arch = "resnet18 widths=4,8,16,32 stem-width=4", file = "tv_resnet18_w4.safetensors";
+        var rgbNet = ModelFactory.Build(arch, 3, 10, 40, 48);
+        ModelWeights.Load(rgbNet, ModelFixtures.PathOf(file));
+        var grayNet = ModelFactory.Build(arch, 1, 10, 40, 48);
+        ModelWeights.LoadBackbone(grayNet, ModelFixtures.PathOf(file), adaptInputChannels: true);
+        var rgbHead = (Linear)rgbNet.Layers[^1];
+        var grayHead = (Linear)grayNet.Layers[^1];
+        rgbHead.Weight.Value.Data.CopyTo(grayHead.Weight.Value.Data, 0);
+        rgbHead.Bias!.Value.Data.CopyTo(grayHead.Bias!.Value.Data, 0);
+
+        var rng = new Rng(3);
+        var gray = new Tensor(2, 1, 40, 48);
+        for (int i = 0; i < gray.Length; i++) gray.Data[i] = (float)rng.NextGaussian();
+        var rgb = new Tensor(2, 3, 40, 48);
+        for (int n = 0; n < 2; n++)
+            for (int c = 0; c < 3; c++) Array.Copy(gray.Data, n * gray.PlaneSize, rgb.Data, (n * 3 + c) * rgb.PlaneSize, gray.PlaneSize);
+        float[] expected = (float[])rgbNet.Forward(rgb, training: false).Data.Clone();
+        double err = RelativeError(grayNet.Forward(gray, training: false).Data, expected);
+        Assert.IsTrue(err < 1e-5, $"relative error {err:E2}");
+    }
 }

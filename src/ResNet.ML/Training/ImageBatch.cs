@@ -1,0 +1,97 @@
+using ResNet.ML.Data;
+
+namespace ResNet.ML.Training;
+
+/// <summary>
+/// A batch of labelled images as the trainer consumes them: <see cref="Count"/> images of [C, H, W] float pixels in
+/// planar CHW order one after another, in the source's units (0-255 for the built-in sources; the model's
+/// <see cref="Normalization"/> maps them to network inputs), and one class index per image.
+/// A source may reuse the arrays once the enumeration moves to the next batch.
+/// </summary>
+public sealed class ImageBatch
+{
+    public ImageBatch(float[] pixels, int[] labels, int channels, int height, int width)
+    {
+        ArgumentNullException.ThrowIfNull(pixels);
+        ArgumentNullException.ThrowIfNull(labels);
+        if (channels <= 0 || height <= 0 || width <= 0)
+            throw new ArgumentException($"A batch's image shape must be positive, not [{channels}, {height}, {width}].");
+        if (pixels.Length != (long)labels.Length * channels * height * width)
+            throw new ArgumentException($"A batch of {labels.Length} images of [{channels}, {height}, {width}] needs {(long)labels.Length * channels * height * width} pixels, not {pixels.Length}.", nameof(pixels));
+        (Pixels, Labels, Channels, Height, Width) = (pixels, labels, channels, height, width);
+    }
+
+    public float[] Pixels { get; }
+    public int[] Labels { get; }
+    public int Channels { get; }
+    public int Height { get; }
+    public int Width { get; }
+    public int Count => Labels.Length;
+    public int SampleSize => Channels * Height * Width;
+}
+
+/// <summary>
+/// Labelled images as a stream of batches, read once per epoch: all <see cref="ResNetTrainer"/> needs from data, and
+/// the shape an ML.NET estimator can wrap. Nothing here assumes files. An implementation must be deterministic in
+/// (epoch, seed): a run resumed at batch b of epoch e reads from there and must see what the uninterrupted run saw.
+/// </summary>
+public interface IImageBatchSource
+{
+    /// <summary>The class names; a label is an index into this list.</summary>
+    IReadOnlyList<string> ClassNames { get; }
+    int Channels { get; }
+    int Height { get; }
+    int Width { get; }
+    /// <summary>Images per epoch.</summary>
+    int Count { get; }
+
+    /// <summary>
+    /// The batches of epoch <paramref name="epoch"/> from batch <paramref name="startBatch"/>; for
+    /// <paramref name="training"/> shuffled (and augmented, when the source augments) by (<paramref name="seed"/>, epoch),
+    /// otherwise in order. Every batch holds <paramref name="batchSize"/> images but the last.
+    /// </summary>
+    IEnumerable<ImageBatch> ReadEpoch(int epoch, int startBatch, int batchSize, bool training, int seed, CancellationToken cancellationToken = default);
+}
+
+/// <summary>
+/// An <see cref="ImageDataset"/> (IDX, CIFAR, folders, arrays) as a batch source, read ahead on worker threads by the
+/// data pipeline's <see cref="BatchLoader"/>, which shuffles and augments by (seed, epoch, batch) alone.
+/// </summary>
+public sealed class ImageDatasetSource : IImageBatchSource
+{
+    private readonly Dictionary<(int BatchSize, bool Training, int Seed), BatchLoader> _loaders = [];
+
+    /// <param name="dataset">The images.</param>
+    /// <param name="augmentation">Applied to training reads only; null for none.</param>
+    /// <param name="workers">Read-ahead threads (0: read on the consumer's thread).</param>
+    public ImageDatasetSource(ImageDataset dataset, Augmentation? augmentation = null, int workers = 1)
+    {
+        ArgumentNullException.ThrowIfNull(dataset);
+        (Dataset, Augmentation, Workers) = (dataset, augmentation, workers);
+    }
+
+    public ImageDataset Dataset { get; }
+    public Augmentation? Augmentation { get; }
+    public int Workers { get; }
+    public IReadOnlyList<string> ClassNames => Dataset.ClassNames;
+    public int Channels => Dataset.Channels;
+    public int Height => Dataset.Height;
+    public int Width => Dataset.Width;
+    public int Count => Dataset.Count;
+
+    public IEnumerable<ImageBatch> ReadEpoch(int epoch, int startBatch, int batchSize, bool training, int seed, CancellationToken cancellationToken = default)
+    {
+        if (!_loaders.TryGetValue((batchSize, training, seed), out var loader))
+        {
+            // Pixels stay in source units: the trainer normalizes with the model's statistics.
+            loader = new BatchLoader(Dataset, new BatchLoaderOptions
+            {
+                BatchSize = batchSize, Shuffle = training, Seed = (ulong)(uint)seed, Augmentation = training ? Augmentation : null,
+                Normalization = Normalization.None, Workers = Workers,
+            });
+            _loaders[(batchSize, training, seed)] = loader;
+        }
+        foreach (var b in loader.ReadEpoch(epoch, startBatch, cancellationToken))
+            yield return new ImageBatch(b.Images.Data, b.Labels, Channels, Height, Width);
+    }
+}

@@ -1,0 +1,434 @@
+using System.Diagnostics;
+using System.Text.Json;
+using ResNet.ML.Data;
+using ResNet.ML.Layers;
+using ResNet.ML.Models;
+using ResNet.ML.Tensors;
+
+namespace ResNet.ML.Training;
+
+/// <summary>
+/// Trains a ResNet classifier from labelled image batches: <c>new ResNetTrainer(options).Fit(train, validation)</c>
+/// returns a <see cref="TrainedModel"/>. Reports progress as it goes, checkpoints to <see cref="ResNetTrainerOptions.CheckpointFolder"/>,
+/// stops cleanly on cancellation (after the current step, leaving a checkpoint), and <see cref="Resume(TrainingCheckpoint, IImageBatchSource, IImageBatchSource?, IProgress{TrainingProgress}?, CancellationToken)"/>
+/// continues a run to the same weights an uninterrupted run reaches.
+/// </summary>
+public sealed class ResNetTrainer
+{
+    private readonly ResNetTrainerOptions _options;
+
+    public ResNetTrainer(ResNetTrainerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        _options = options.Clone();
+    }
+
+    public ResNetTrainerOptions Options => _options.Clone();
+
+    /// <summary>
+    /// Trains on <paramref name="train"/>; validates on <paramref name="validation"/>, or when it is null on a stratified
+    /// <see cref="ResNetTrainerOptions.ValidationFraction"/> of <paramref name="train"/>.
+    /// </summary>
+    /// <exception cref="TrainingCanceledException">When <paramref name="cancellationToken"/> fires; names the checkpoint left behind.</exception>
+    public TrainedModel Fit(IImageBatchSource train, IImageBatchSource? validation = null,
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default) =>
+        Run(train, validation, checkpoint: null, progress, cancellationToken);
+
+    /// <summary>
+    /// Trains on an <see cref="ImageDataset"/> (IDX, CIFAR, folders, arrays), read ahead on worker threads and augmented
+    /// with <see cref="ResNetTrainerOptions.Augmentation"/>; without <paramref name="validation"/> a stratified
+    /// <see cref="ResNetTrainerOptions.ValidationFraction"/> of <paramref name="train"/> is held out.
+    /// </summary>
+    public TrainedModel Fit(ImageDataset train, ImageDataset? validation = null,
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var (t, v) = Sources(train, validation);
+        return Run(t, v, checkpoint: null, progress, cancellationToken);
+    }
+
+    /// <summary>Continues a run on an <see cref="ImageDataset"/> (see <see cref="Fit(ImageDataset, ImageDataset?, IProgress{TrainingProgress}?, CancellationToken)"/>).</summary>
+    public TrainedModel Resume(TrainingCheckpoint checkpoint, ImageDataset train, ImageDataset? validation = null,
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(checkpoint);
+        var (t, v) = Sources(train, validation);
+        return Run(t, v, checkpoint, progress, cancellationToken);
+    }
+
+    private (IImageBatchSource Train, IImageBatchSource? Validation) Sources(ImageDataset train, ImageDataset? validation)
+    {
+        ArgumentNullException.ThrowIfNull(train);
+        if (train.Count == 0) throw new ArgumentException($"{train.Source}: the training data holds no images.");
+        if (validation is null && _options.ValidationFraction > 0)
+        {
+            var (t, v) = train.StratifiedSplit(_options.ValidationFraction, (ulong)(uint)_options.Seed);
+            (train, validation) = (t, v.Count == 0 ? null : v);
+        }
+        return (new ImageDatasetSource(train, _options.Augmentation), validation is null ? null : new ImageDatasetSource(validation));
+    }
+
+    /// <summary>Continues the run saved in <paramref name="checkpoint"/>, with the same options and data it was made with.</summary>
+    public TrainedModel Resume(TrainingCheckpoint checkpoint, IImageBatchSource train, IImageBatchSource? validation = null,
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default) =>
+        Run(train, validation, checkpoint ?? throw new ArgumentNullException(nameof(checkpoint)), progress, cancellationToken);
+
+    /// <summary>Continues the run saved in the checkpoint file at <paramref name="checkpointPath"/>.</summary>
+    public TrainedModel Resume(string checkpointPath, IImageBatchSource train, IImageBatchSource? validation = null,
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default) =>
+        Resume(TrainingCheckpoint.Load(checkpointPath), train, validation, progress, cancellationToken);
+
+    private TrainedModel Run(IImageBatchSource train, IImageBatchSource? validation, TrainingCheckpoint? checkpoint,
+        IProgress<TrainingProgress>? progress, CancellationToken ct)
+    {
+        var o = _options;
+        if (o.Threads > 0) EngineBridge.SetThreads(o.Threads);
+        (train, validation) = PrepareData(train, validation);
+        if (o.Channels is int wanted && o.Normalization is { } given && given.Mean.Length != 1 && given.Mean.Length != wanted)
+            throw new ArgumentException($"Option Normalization has {given.Mean.Length} channel statistics for {wanted}-channel images.");
+        int channels = train.Channels, height = train.Height, width = train.Width, classes = train.ClassNames.Count;
+        string fingerprint = Fingerprint(o, train, validation);
+
+        var session = TrainingSession.Create(o, channels, classes, height, width);
+        var network = session.Network;
+        var optimizer = session.Optimizer;
+        var run = new RunState();
+        Normalization normalization;
+        if (checkpoint is null)
+        {
+            if (o.InitialWeights is not null) LoadInitialWeights(network, o.InitialWeights);
+            normalization = o.Normalization ?? ComputeNormalization(train, o.PixelScale);
+            normalization.CheckChannels(channels);
+        }
+        else
+        {
+            var s = checkpoint.State;
+            if (s.Fingerprint != fingerprint) throw new InvalidDataException(DescribeMismatch(s.Fingerprint, fingerprint));
+            // Everything is checked before anything is copied, so a refused checkpoint leaves nothing half-loaded.
+            optimizer.CheckState(checkpoint.OptimizerState);
+            StateDict.Load(network, checkpoint.ModelTensors, "The checkpoint");
+            optimizer.ImportState(checkpoint.OptimizerState, s.OptimizerSteps);
+            normalization = s.Normalization.ToNormalization();
+            run = RunState.From(s);
+        }
+
+        var stopwatch = new Stopwatch();
+        int stepsPerEpoch = (train.Count + o.BatchSize - 1) / o.BatchSize;
+        long totalSteps = (long)stepsPerEpoch * o.Epochs;
+        var input = new Tensor(0, channels, height, width);
+        int sample = channels * height * width;
+        bool stopped = false;
+
+        for (; run.Epoch < o.Epochs && !stopped; run.Epoch++)
+        {
+            SetBackboneFrozen(network, frozen: run.Epoch < o.FreezeBackboneEpochs);
+            int step = run.StepInEpoch;
+            stopwatch.Restart();
+            foreach (var batch in train.ReadEpoch(run.Epoch, run.StepInEpoch, o.BatchSize, training: true, o.Seed, ct))
+            {
+                step++;
+                CheckBatch(batch, train, run.Epoch, step);
+                int n = batch.Count;
+                if (input.N != n) input = new Tensor(n, channels, height, width);
+                batch.Pixels.AsSpan(0, n * sample).CopyTo(input.Data);
+                normalization.Apply(input);
+
+                double lr = EngineBridge.LearningRate(o, run.GlobalStep, totalSteps);
+                var (loss, correct) = session.TrainStep(input, batch.Labels, (float)lr, run.GlobalStep);
+
+                run.EpochLossSum += loss * n;
+                run.EpochCorrect += correct;
+                run.EpochSeen += n;
+                run.StepInEpoch = step;
+                run.GlobalStep++;
+                double seconds = run.EpochSeconds + stopwatch.Elapsed.TotalSeconds;
+                progress?.Report(new TrainingProgress
+                {
+                    Phase = TrainingPhase.Step, EpochNumber = run.Epoch + 1, TotalEpochs = o.Epochs, Step = step, StepsPerEpoch = stepsPerEpoch,
+                    Loss = loss, LearningRate = lr, ImagesPerSecond = run.EpochSeen / Math.Max(seconds, 1e-9),
+                    TrainAccuracy = (double)run.EpochCorrect / run.EpochSeen, ValidationAccuracy = run.History.LastOrDefault()?.ValidationAccuracy,
+                });
+
+                if (ct.IsCancellationRequested)
+                {
+                    run.EpochSeconds = seconds;
+                    string? path = SaveCheckpoint(session, run, fingerprint, normalization, train, progress);
+                    throw new TrainingCanceledException(path, run.Epoch, step, ct);
+                }
+                if (o.CheckpointIntervalSteps > 0 && run.GlobalStep % o.CheckpointIntervalSteps == 0 && step < stepsPerEpoch)
+                {
+                    run.EpochSeconds = seconds;
+                    stopwatch.Restart();
+                    SaveCheckpoint(session, run, fingerprint, normalization, train, progress);
+                }
+            }
+            if (step != stepsPerEpoch)
+                throw new ArgumentException($"The training data yielded {step} batches in epoch {run.Epoch + 1}, not the {stepsPerEpoch} its {train.Count} images make; a source must give the same images every epoch.");
+
+            double epochSeconds = run.EpochSeconds + stopwatch.Elapsed.TotalSeconds;
+            EvaluationResult? val = validation is null ? null : Evaluate(network, normalization, validation, Math.Max(o.BatchSize, 64), ct: ct);
+            var metrics = new EpochMetrics(run.Epoch + 1, run.EpochLossSum / run.EpochSeen, (double)run.EpochCorrect / run.EpochSeen,
+                val?.Loss, val?.Top1Accuracy, val?.Top5Accuracy, EngineBridge.LearningRate(o, Math.Max(run.GlobalStep - 1, 0), totalSteps),
+                epochSeconds, run.EpochSeen / Math.Max(epochSeconds, 1e-9));
+            run.History.Add(metrics);
+            stopped = UpdateEarlyStopping(run, metrics);
+            progress?.Report(new TrainingProgress
+            {
+                Phase = TrainingPhase.EpochEnd, EpochNumber = run.Epoch + 1, TotalEpochs = o.Epochs, Step = step, StepsPerEpoch = stepsPerEpoch,
+                Loss = metrics.TrainLoss, LearningRate = metrics.LearningRate, ImagesPerSecond = metrics.ImagesPerSecond,
+                TrainAccuracy = metrics.TrainAccuracy, ValidationAccuracy = metrics.ValidationAccuracy, Epoch = metrics,
+            });
+
+            // The checkpoint of a finished epoch points at the start of the next one.
+            run.StartNextEpoch();
+            run.Epoch++;
+            string? saved = SaveCheckpoint(session, run, fingerprint, normalization, train, progress);
+            run.Epoch--;
+            if (stopped)
+                progress?.Report(new TrainingProgress { Phase = TrainingPhase.EarlyStopped, EpochNumber = run.Epoch + 1, TotalEpochs = o.Epochs, ValidationAccuracy = metrics.ValidationAccuracy, Epoch = metrics });
+            if (ct.IsCancellationRequested && run.Epoch + 1 < o.Epochs && !stopped)
+                throw new TrainingCanceledException(saved, run.Epoch, step, ct);
+        }
+
+        SetBackboneFrozen(network, frozen: false);
+        return new TrainedModel(network, train.ClassNames.ToList(), normalization, height, width, run.History);
+    }
+
+    /// <summary>Scores <paramref name="data"/> with the network in inference mode.</summary>
+    internal static EvaluationResult Evaluate(Network network, Normalization normalization, IImageBatchSource data, int batchSize,
+        IReadOnlyList<string>? classNames = null, CancellationToken ct = default)
+    {
+        var names = classNames ?? data.ClassNames;
+        var accumulator = new EvaluationAccumulator(names);
+        Tensor input = new(0, data.Channels, data.Height, data.Width);
+        int sample = data.Channels * data.Height * data.Width;
+        foreach (var batch in data.ReadEpoch(0, 0, batchSize, training: false, seed: 0, ct))
+        {
+            for (int i = 0; i < batch.Count; i++)
+            {
+                if ((uint)batch.Labels[i] >= (uint)names.Count)
+                    throw new ArgumentException($"Label {batch.Labels[i]} is outside the model's {names.Count} classes (0..{names.Count - 1}).");
+            }
+            if (input.N != batch.Count) input = new Tensor(batch.Count, data.Channels, data.Height, data.Width);
+            batch.Pixels.AsSpan(0, batch.Count * sample).CopyTo(input.Data);
+            normalization.Apply(input);
+            var logits = network.Forward(input, training: false);
+            accumulator.Add(logits.Data, batch.Labels);
+        }
+        return accumulator.Result();
+    }
+
+    /// <summary>Per-channel mean and standard deviation of the scaled training pixels (one in-order pass).</summary>
+    internal static Normalization ComputeNormalization(IImageBatchSource source, float scale)
+    {
+        if (source is ImageDatasetSource ds) return Normalization.Compute(ds.Dataset, scale);
+        int channels = source.Channels, plane = source.Height * source.Width;
+        var sum = new double[channels];
+        var sumSq = new double[channels];
+        long images = 0;
+        int index = 0;
+        foreach (var batch in source.ReadEpoch(0, 0, 256, training: false, seed: 0))
+        {
+            CheckBatch(batch, source, 0, ++index);
+            for (int n = 0; n < batch.Count; n++)
+            {
+                for (int c = 0; c < channels; c++)
+                {
+                    double s = 0, s2 = 0;
+                    foreach (float p in batch.Pixels.AsSpan((n * channels + c) * plane, plane)) { double v = p * (double)scale; s += v; s2 += v * v; }
+                    sum[c] += s; sumSq[c] += s2;
+                }
+            }
+            images += batch.Count;
+        }
+        if (images == 0) throw new ArgumentException("The training data holds no images.");
+        double count = (double)images * plane;
+        var mean = new float[channels];
+        var std = new float[channels];
+        for (int c = 0; c < channels; c++)
+        {
+            double m = sum[c] / count;
+            mean[c] = (float)m;
+            std[c] = (float)Math.Max(Math.Sqrt(Math.Max(sumSq[c] / count - m * m, 0)), 1e-6);
+        }
+        return new Normalization(scale, mean, std);
+    }
+
+    private (IImageBatchSource Train, IImageBatchSource? Validation) PrepareData(IImageBatchSource train, IImageBatchSource? validation)
+    {
+        var o = _options;
+        ArgumentNullException.ThrowIfNull(train);
+        if (train.Count == 0) throw new ArgumentException("The training data holds no images.");
+        if (train.ClassNames.Count < 2)
+            throw new ArgumentException($"The training data has {train.ClassNames.Count} class{(train.ClassNames.Count == 1 ? "" : "es")}; a classifier needs at least two.");
+        if (o.Channels is int c && c != train.Channels)
+            throw new ArgumentException($"Option Channels is {c}, but the training images have {train.Channels} channels.");
+        if (o.ImageSize is int s && (s != train.Height || s != train.Width))
+            throw new ArgumentException($"Option ImageSize is {s}, but the training images are {train.Height}x{train.Width}; resize them when loading.");
+        if (train is ImageDatasetSource { Dataset: var dataset })
+        {
+            var present = dataset.CountPerClass().Select((count, c) => (count, c)).Where(x => x.count > 0).ToList();
+            if (present.Count < 2)
+                throw new ArgumentException($"{dataset.Source}: the training images are all of one class ('{train.ClassNames[present[0].c]}'); a classifier needs at least two.");
+        }
+        if (validation is not null)
+        {
+            if (validation.Channels != train.Channels || validation.Height != train.Height || validation.Width != train.Width)
+                throw new ArgumentException($"The validation images are [{validation.Channels}, {validation.Height}, {validation.Width}], the training images [{train.Channels}, {train.Height}, {train.Width}].");
+            if (!validation.ClassNames.SequenceEqual(train.ClassNames))
+                throw new ArgumentException("The validation data's class names differ from the training data's.");
+            return (train, validation.Count == 0 ? null : validation);
+        }
+        if (o.ValidationFraction == 0) return (train, null);
+        var all = train is ImageDatasetSource ds ? ds.Dataset : Materialize(train);
+        var (t, v) = all.StratifiedSplit(o.ValidationFraction, (ulong)(uint)o.Seed);
+        var augmentation = (train as ImageDatasetSource)?.Augmentation;
+        return (new ImageDatasetSource(t, augmentation), v.Count == 0 ? null : new ImageDatasetSource(v));
+    }
+
+    /// <summary>Reads a stream source into memory once, so it can be split.</summary>
+    private static ImageDataset Materialize(IImageBatchSource source)
+    {
+        int sample = source.Channels * source.Height * source.Width;
+        var pixels = new float[(long)source.Count * sample];
+        var labels = new int[source.Count];
+        int n = 0;
+        foreach (var b in source.ReadEpoch(0, 0, 256, training: false, seed: 0))
+        {
+            if (n + b.Count > labels.Length) throw new ArgumentException($"The training data yielded more than the {source.Count} images it declares.");
+            b.Pixels.AsSpan(0, b.Count * sample).CopyTo(pixels.AsSpan(n * sample));
+            b.Labels.AsSpan(0, b.Count).CopyTo(labels.AsSpan(n));
+            n += b.Count;
+        }
+        if (n != labels.Length) throw new ArgumentException($"The training data yielded {n} images, not the {source.Count} it declares.");
+        return ImageDataset.FromFloats(pixels, labels, source.Channels, source.Height, source.Width, source.ClassNames, "the training batches");
+    }
+
+    private static void CheckBatch(ImageBatch batch, IImageBatchSource source, int epoch, int step)
+    {
+        if (batch.Channels != source.Channels || batch.Height != source.Height || batch.Width != source.Width)
+            throw new ArgumentException($"Batch {step} of epoch {epoch + 1} holds [{batch.Channels}, {batch.Height}, {batch.Width}] images, but the data declares [{source.Channels}, {source.Height}, {source.Width}]; images of mixed sizes need resizing when loading.");
+        int k = source.ClassNames.Count;
+        for (int i = 0; i < batch.Count; i++)
+        {
+            if ((uint)batch.Labels[i] >= (uint)k)
+                throw new ArgumentException($"Label {batch.Labels[i]} (batch {step} of epoch {epoch + 1}, image {i}) is outside the {k} classes (0..{k - 1}).");
+        }
+    }
+
+    private bool UpdateEarlyStopping(RunState run, EpochMetrics m)
+    {
+        var es = _options.EarlyStopping;
+        if (es is null || m.ValidationAccuracy is null) return false;
+        double value = es.Metric == EarlyStoppingMetric.ValidationAccuracy ? m.ValidationAccuracy.Value : -m.ValidationLoss!.Value;
+        if (run.BestMetric is null || value > run.BestMetric.Value + es.MinDelta)
+        {
+            run.BestMetric = value;
+            run.EpochsWithoutImprovement = 0;
+            return false;
+        }
+        return ++run.EpochsWithoutImprovement >= es.Patience;
+    }
+
+    /// <summary>The head is the last layer (<c>fc</c>); freezing the backbone leaves only it trainable.</summary>
+    private static void SetBackboneFrozen(Network network, bool frozen)
+    {
+        var headParameters = network.Layers[^1].Parameters.ToHashSet();
+        foreach (var p in network.Parameters) p.Trainable = !frozen || headParameters.Contains(p);
+    }
+
+    /// <summary>Loads everything but the head (the last layer), which stays freshly initialized for the new class count.</summary>
+    private static void LoadInitialWeights(Network network, string path) => ModelWeights.LoadBackbone(network, path);
+
+    private string? SaveCheckpoint(TrainingSession session, RunState run, string fingerprint, Normalization normalization,
+        IImageBatchSource train, IProgress<TrainingProgress>? progress)
+    {
+        if (_options.CheckpointFolder is null) return null;
+        var state = session.Optimizer.ExportState();
+        var checkpoint = new TrainingCheckpoint
+        {
+            State = run.ToState(fingerprint, session.Network.Architecture, train, normalization, session.Optimizer.StepCount),
+            ModelTensors = StateDict.ToTensors(session.Network),
+            OptimizerState = state.ToDictionary(s => s.Name, s => (float[])s.Values.Clone()),
+        };
+        string path = Path.Combine(_options.CheckpointFolder, TrainingCheckpoint.FileName);
+        checkpoint.Save(path);
+        progress?.Report(new TrainingProgress { Phase = TrainingPhase.Checkpoint, EpochNumber = run.Epoch + 1, TotalEpochs = _options.Epochs, Step = run.StepInEpoch, CheckpointPath = path });
+        return path;
+    }
+
+    /// <summary>What must be equal for a checkpoint to continue this run: options that shape the trajectory, and the data's shape.</summary>
+    private static string Fingerprint(ResNetTrainerOptions o, IImageBatchSource train, IImageBatchSource? validation) =>
+        JsonSerializer.Serialize(new SortedDictionary<string, string>
+        {
+            ["Architecture"] = o.Architecture,
+            ["Input"] = $"{train.Channels}x{train.Height}x{train.Width}",
+            ["Classes"] = string.Join("|", train.ClassNames),
+            ["TrainingImages"] = train.Count.ToString(),
+            ["ValidationImages"] = (validation?.Count ?? 0).ToString(),
+            ["Epochs"] = o.Epochs.ToString(),
+            ["BatchSize"] = o.BatchSize.ToString(),
+            ["Optimizer"] = $"{o.Optimizer} lr={o.LearningRate:R} momentum={o.Momentum:R} nesterov={o.Nesterov} wd={o.WeightDecay:R}",
+            ["Schedule"] = $"{o.Schedule} milestones={string.Join(",", o.StepMilestones)} warmup={o.WarmupFraction:R}",
+            ["LabelSmoothing"] = o.LabelSmoothing.ToString("R"),
+            ["Augmentation"] = (train as ImageDatasetSource)?.Augmentation?.ToString() ?? "none",
+            ["Normalization"] = o.Normalization?.ToString() ?? $"computed, scale {o.PixelScale:R}",
+            ["Seed"] = o.Seed.ToString(),
+            ["InitialWeights"] = o.InitialWeights is null ? "none" : Path.GetFileName(o.InitialWeights) + $" frozen={o.FreezeBackboneEpochs}",
+        });
+
+    private static string DescribeMismatch(string saved, string current)
+    {
+        var a = JsonSerializer.Deserialize<Dictionary<string, string>>(saved) ?? [];
+        var b = JsonSerializer.Deserialize<Dictionary<string, string>>(current) ?? [];
+        var diff = b.Keys.Union(a.Keys).Where(k => a.GetValueOrDefault(k) != b.GetValueOrDefault(k))
+            .Select(k => $"{k} was {a.GetValueOrDefault(k, "unset")}, now {b.GetValueOrDefault(k, "unset")}").ToList();
+        return $"The checkpoint belongs to a different run and cannot be resumed with these options and data: {string.Join("; ", diff)}.";
+    }
+
+    private sealed class RunState
+    {
+        public int Epoch;
+        public int StepInEpoch;
+        public long GlobalStep;
+        public double EpochLossSum;
+        public long EpochCorrect;
+        public long EpochSeen;
+        public double EpochSeconds;
+        public double? BestMetric;
+        public int EpochsWithoutImprovement;
+        public List<EpochMetrics> History = [];
+
+        public void StartNextEpoch()
+        {
+            StepInEpoch = 0;
+            EpochLossSum = 0; EpochCorrect = 0; EpochSeen = 0; EpochSeconds = 0;
+        }
+
+        public static RunState From(CheckpointState s) => new()
+        {
+            Epoch = s.Epoch, StepInEpoch = s.StepInEpoch, GlobalStep = s.GlobalStep,
+            EpochLossSum = s.EpochLossSum, EpochCorrect = s.EpochCorrect, EpochSeen = s.EpochSeen, EpochSeconds = s.EpochSeconds,
+            BestMetric = s.BestMetric, EpochsWithoutImprovement = s.EpochsWithoutImprovement, History = [.. s.History],
+        };
+
+        public CheckpointState ToState(string fingerprint, string architecture, IImageBatchSource train, Normalization normalization, long optimizerSteps) => new()
+        {
+            Fingerprint = fingerprint, Architecture = architecture, Channels = train.Channels, Height = train.Height, Width = train.Width,
+            ClassNames = [.. train.ClassNames], Normalization = NormalizationState.From(normalization), Epoch = Epoch, StepInEpoch = StepInEpoch, GlobalStep = GlobalStep,
+            OptimizerSteps = optimizerSteps, EpochLossSum = EpochLossSum, EpochCorrect = EpochCorrect,
+            EpochSeen = EpochSeen, EpochSeconds = EpochSeconds, BestMetric = BestMetric, EpochsWithoutImprovement = EpochsWithoutImprovement,
+            History = [.. History],
+        };
+    }
+}
+
+/// <summary>Training was canceled; <see cref="CheckpointPath"/> (when a checkpoint folder was set) resumes it.</summary>
+public sealed class TrainingCanceledException(string? checkpointPath, int epoch, int step, CancellationToken token)
+    : OperationCanceledException(
+        checkpointPath is null
+            ? $"Training was canceled after step {step} of epoch {epoch + 1}; no checkpoint folder was set, so it cannot be resumed."
+            : $"Training was canceled after step {step} of epoch {epoch + 1}; resume from '{checkpointPath}'.", token)
+{
+    public string? CheckpointPath { get; } = checkpointPath;
+}

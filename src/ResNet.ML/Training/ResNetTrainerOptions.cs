@@ -1,0 +1,174 @@
+using ResNet.ML.Data;
+
+namespace ResNet.ML.Training;
+
+/// <summary>Which optimizer updates the weights.</summary>
+public enum OptimizerKind
+{
+    /// <summary>SGD with momentum (optionally Nesterov), the paper's optimizer.</summary>
+    SgdMomentum,
+    /// <summary>Adam with L2 weight decay added to the gradient.</summary>
+    Adam,
+    /// <summary>Adam with decoupled weight decay.</summary>
+    AdamW,
+}
+
+/// <summary>How the learning rate moves over the run.</summary>
+public enum ScheduleKind
+{
+    /// <summary>The same rate throughout.</summary>
+    Constant,
+    /// <summary>Divided by 10 at each of <see cref="ResNetTrainerOptions.StepMilestones"/> (the paper's recipe).</summary>
+    Step,
+    /// <summary>Cosine decay from the rate to zero over the run.</summary>
+    Cosine,
+    /// <summary>One-cycle: linear warm-up to the rate over <see cref="ResNetTrainerOptions.WarmupFraction"/>, then cosine down.</summary>
+    OneCycle,
+}
+
+/// <summary>Which validation number early stopping watches.</summary>
+public enum EarlyStoppingMetric
+{
+    ValidationAccuracy,
+    ValidationLoss,
+}
+
+/// <summary>Stop when the watched validation metric has not improved by <see cref="MinDelta"/> for <see cref="Patience"/> epochs.</summary>
+public sealed record EarlyStoppingOptions(EarlyStoppingMetric Metric = EarlyStoppingMetric.ValidationAccuracy, int Patience = 3, double MinDelta = 0.0);
+
+/// <summary>
+/// Everything <see cref="ResNetTrainer"/> needs, with defaults that train a CIFAR-style ResNet-20 the way the paper does
+/// (SGD momentum 0.9, weight decay 1e-4, learning rate 0.1) but with a cosine schedule, which needs no milestones.
+/// One object, settable properties, in the shape ML.NET trainers' options have.
+/// </summary>
+public sealed class ResNetTrainerOptions
+{
+    /// <summary>A preset name (<c>resnet20</c>, <c>resnet18</c>, ...; see the models' presets). Default <c>resnet20</c>.</summary>
+    public string Architecture { get; set; } = "resnet20";
+
+    /// <summary>A custom architecture as data; setting it sets <see cref="Architecture"/> to the spec's text form.</summary>
+    public Models.ResNetSpec? Spec
+    {
+        get => Models.ResNetSpec.TryParse(Architecture, out var spec, out _) ? spec : null;
+        set => Architecture = value?.ToString() ?? "resnet20";
+    }
+
+    /// <summary>Input height and width; null (default) takes the training data's size. Data of another size is refused.</summary>
+    public int? ImageSize { get; set; }
+
+    /// <summary>Input channels; null (default) takes the training data's channel count.</summary>
+    public int? Channels { get; set; }
+
+    /// <summary>Passes over the training data. Default 10.</summary>
+    public int Epochs { get; set; } = 10;
+
+    /// <summary>Images per step. Default 128.</summary>
+    public int BatchSize { get; set; } = 128;
+
+    public OptimizerKind Optimizer { get; set; } = OptimizerKind.SgdMomentum;
+
+    /// <summary>Peak learning rate. Default 0.1 (for SGD; Adam wants about 1e-3).</summary>
+    public float LearningRate { get; set; } = 0.1f;
+
+    /// <summary>SGD momentum (Adam's beta1 is fixed at 0.9). Default 0.9.</summary>
+    public float Momentum { get; set; } = 0.9f;
+
+    /// <summary>Nesterov momentum for SGD. Default false.</summary>
+    public bool Nesterov { get; set; }
+
+    /// <summary>Weight decay on conv and linear weights (not biases or BN). Default 1e-4, the paper's.</summary>
+    public float WeightDecay { get; set; } = 1e-4f;
+
+    public ScheduleKind Schedule { get; set; } = ScheduleKind.Cosine;
+
+    /// <summary>For <see cref="ScheduleKind.Step"/>: fractions of the run after which the rate is divided by 10. Default 0.5, 0.75 (the paper's 32k/48k of 64k).</summary>
+    public double[] StepMilestones { get; set; } = [0.5, 0.75];
+
+    /// <summary>Linear warm-up, as a fraction of the run, for <see cref="ScheduleKind.OneCycle"/> (and before cosine or step when above 0). Default 0.</summary>
+    public double WarmupFraction { get; set; }
+
+    /// <summary>Label smoothing of the cross-entropy target, in [0, 1). Default 0.</summary>
+    public float LabelSmoothing { get; set; }
+
+    /// <summary>
+    /// Training-time augmentation (e.g. <see cref="Data.Augmentation.CifarPaper"/>), applied when the trainer reads an
+    /// <see cref="ImageDataset"/>; a custom <see cref="IImageBatchSource"/> augments itself. Null (default): none.
+    /// </summary>
+    public Augmentation? Augmentation { get; set; }
+
+    /// <summary>
+    /// The fraction of the training data held out (stratified, seeded) for validation when no validation data is given.
+    /// 0 disables validation. Default 0.1.
+    /// </summary>
+    public double ValidationFraction { get; set; } = 0.1;
+
+    /// <summary>Null (default) trains all <see cref="Epochs"/>.</summary>
+    public EarlyStoppingOptions? EarlyStopping { get; set; }
+
+    /// <summary>Seeds initialization, shuffling, splitting and augmentation. Same seed and threads give the same weights. Default 0.</summary>
+    public int Seed { get; set; }
+
+    /// <summary>Worker threads for the engine; 0 (default) uses all cores.</summary>
+    public int Threads { get; set; }
+
+    /// <summary>Where checkpoints go (a file <c>checkpoint.safetensors</c>, replaced atomically); null (default) writes none.</summary>
+    public string? CheckpointFolder { get; set; }
+
+    /// <summary>Also checkpoint every this many steps inside an epoch; 0 (default) checkpoints only at epoch ends and on cancellation.</summary>
+    public int CheckpointIntervalSteps { get; set; }
+
+    /// <summary>
+    /// Pretrained weights (a safetensors file in torchvision's names, e.g. ImageNet ResNet-18) to start from; the
+    /// classification head is left freshly initialized for the new class count. Null (default) starts from scratch.
+    /// </summary>
+    public string? InitialWeights { get; set; }
+
+    /// <summary>With <see cref="InitialWeights"/>: train only the head for this many first epochs. Default 0.</summary>
+    public int FreezeBackboneEpochs { get; set; }
+
+    /// <summary>Multiplier that brings source pixels to [0, 1] when the statistics are computed; 1/255 (default) for 0-255 pixels.</summary>
+    public float PixelScale { get; set; } = 1f / 255f;
+
+    /// <summary>
+    /// How source pixels become network inputs, kept with the model (and inside its ONNX graph). Null (default): scale by
+    /// <see cref="PixelScale"/>, then per-channel mean and standard deviation computed from the training data.
+    /// </summary>
+    public Normalization? Normalization { get; set; }
+
+    /// <summary>Checks every option, naming the one at fault.</summary>
+    public void Validate()
+    {
+        static void Require(bool ok, string option, string message)
+        {
+            if (!ok) throw new ArgumentException($"Option {option}: {message}", option);
+        }
+        Require(!string.IsNullOrWhiteSpace(Architecture), nameof(Architecture), "name a preset such as resnet20 or give a Spec.");
+        Require(ImageSize is null or > 0, nameof(ImageSize), $"must be positive, not {ImageSize}.");
+        Require(Channels is null or > 0, nameof(Channels), $"must be positive, not {Channels}.");
+        Require(Epochs > 0, nameof(Epochs), $"must be at least 1, not {Epochs}.");
+        Require(BatchSize > 0, nameof(BatchSize), $"must be at least 1, not {BatchSize}.");
+        Require(LearningRate > 0 && float.IsFinite(LearningRate), nameof(LearningRate), $"must be a positive number, not {LearningRate}.");
+        Require(Momentum >= 0 && Momentum < 1, nameof(Momentum), $"must be in [0, 1), not {Momentum}.");
+        Require(!Nesterov || Momentum > 0, nameof(Nesterov), "needs a positive Momentum.");
+        Require(WeightDecay >= 0 && float.IsFinite(WeightDecay), nameof(WeightDecay), $"must not be negative, not {WeightDecay}.");
+        Require(StepMilestones.All(m => m > 0 && m < 1), nameof(StepMilestones), "each milestone is a fraction of the run in (0, 1).");
+        Require(WarmupFraction >= 0 && WarmupFraction < 1, nameof(WarmupFraction), $"must be in [0, 1), not {WarmupFraction}.");
+        Require(LabelSmoothing >= 0 && LabelSmoothing < 1, nameof(LabelSmoothing), $"must be in [0, 1), not {LabelSmoothing}.");
+        Require(ValidationFraction >= 0 && ValidationFraction < 1, nameof(ValidationFraction), $"must be in [0, 1), not {ValidationFraction}.");
+        Require(EarlyStopping is null || EarlyStopping.Patience >= 1, nameof(EarlyStopping), "patience must be at least 1 epoch.");
+        Require(EarlyStopping is null || EarlyStopping.MinDelta >= 0, nameof(EarlyStopping), "min delta must not be negative.");
+        Require(Threads >= 0, nameof(Threads), $"must not be negative (0 means all cores), not {Threads}.");
+        Require(CheckpointIntervalSteps >= 0, nameof(CheckpointIntervalSteps), $"must not be negative, not {CheckpointIntervalSteps}.");
+        Require(FreezeBackboneEpochs >= 0, nameof(FreezeBackboneEpochs), $"must not be negative, not {FreezeBackboneEpochs}.");
+        Require(FreezeBackboneEpochs == 0 || InitialWeights is not null, nameof(FreezeBackboneEpochs), "freezing the backbone needs InitialWeights to start from.");
+        Require(PixelScale > 0 && float.IsFinite(PixelScale), nameof(PixelScale), $"must be positive, not {PixelScale}.");
+        Require(Channels is null || Normalization is null || Normalization.Mean.Length == 1 || Normalization.Mean.Length == Channels, nameof(Normalization), $"has {Normalization?.Mean.Length} channel statistics for {Channels}-channel images.");
+    }
+
+    public ResNetTrainerOptions Clone()
+    {
+        var copy = (ResNetTrainerOptions)MemberwiseClone();
+        copy.StepMilestones = (double[])StepMilestones.Clone();
+        return copy;
+    }
+}

@@ -1,0 +1,158 @@
+using System.Globalization;
+using System.Text.Json;
+using ResNet.ML.Data;
+using ResNet.ML.Layers;
+using ResNet.ML.Models;
+using ResNet.ML.Tensors;
+
+namespace ResNet.ML.Training;
+
+/// <summary>
+/// A trained classifier: the network, its class names and the normalization its input needs (its preprocessing). Evaluates labelled data,
+/// predicts, saves its weights as safetensors (torchvision's names, plus metadata that lets it be rebuilt) and exports ONNX.
+/// </summary>
+public sealed class TrainedModel
+{
+    /// <summary>The metadata key that marks a safetensors file as a ResNet.ML model (the standard <c>format=pt</c> stays, for PyTorch tools).</summary>
+    internal const string ModelMarkerKey = "resnet.ml";
+
+    public TrainedModel(Network network, IReadOnlyList<string> classNames, Normalization normalization, int height, int width,
+        IReadOnlyList<EpochMetrics>? history = null)
+    {
+        ArgumentNullException.ThrowIfNull(network);
+        ArgumentNullException.ThrowIfNull(classNames);
+        ArgumentNullException.ThrowIfNull(normalization);
+        if (classNames.Count != network.NumClasses)
+            throw new ArgumentException($"{network.Architecture} has {network.NumClasses} outputs but {classNames.Count} class names were given.");
+        normalization.CheckChannels(network.InputChannels);
+        network.ValidateInput(network.InputChannels, height, width);
+        (Network, ClassNames, Normalization, Height, Width) = (network, classNames, normalization, height, width);
+        History = history ?? [];
+    }
+
+    public Network Network { get; }
+    public string Architecture => Network.Architecture;
+    public IReadOnlyList<string> ClassNames { get; }
+    /// <summary>Source pixels (0-255 for the built-in sources) to network inputs; the ONNX export embeds it.</summary>
+    public Normalization Normalization { get; }
+    public int Channels => Network.InputChannels;
+    public int Height { get; }
+    public int Width { get; }
+    /// <summary>Per-epoch metrics of the run that made the model (empty for loaded models).</summary>
+    public IReadOnlyList<EpochMetrics> History { get; }
+
+    /// <summary>Loss, top-1 and top-5 accuracy, per-class precision and recall and the confusion matrix on <paramref name="data"/>.</summary>
+    public EvaluationResult Evaluate(IImageBatchSource data, int batchSize = 128)
+    {
+        if (data.Channels != Channels || data.Height != Height || data.Width != Width)
+            throw new ArgumentException($"The model takes [{Channels}, {Height}, {Width}] images, but the data holds [{data.Channels}, {data.Height}, {data.Width}].");
+        if (data.Count == 0) throw new ArgumentException("The data to evaluate holds no images.");
+        if (!data.ClassNames.SequenceEqual(ClassNames))
+            throw new ArgumentException($"The data's classes ({string.Join(", ", data.ClassNames.Take(5))}...) are not the model's ({string.Join(", ", ClassNames.Take(5))}...).");
+        return ResNetTrainer.Evaluate(Network, Normalization, data, batchSize, ClassNames);
+    }
+
+    /// <summary>Class probabilities for raw CHW images (any count), one row of <see cref="ClassNames"/>.Count per image.</summary>
+    public float[] PredictProbabilities(ReadOnlySpan<float> rawImages)
+    {
+        int sample = Channels * Height * Width;
+        if (rawImages.Length == 0 || rawImages.Length % sample != 0)
+            throw new ArgumentException($"{rawImages.Length} pixels are not a whole number of [{Channels}, {Height}, {Width}] images.");
+        int n = rawImages.Length / sample, k = ClassNames.Count;
+        var input = new Tensor(n, Channels, Height, Width);
+        rawImages.CopyTo(input.Data);
+        Normalization.Apply(input);
+        var logits = Network.Forward(input, training: false).Data;
+        var result = new float[n * k];
+        for (int i = 0; i < n; i++)
+        {
+            var row = logits.AsSpan(i * k, k);
+            float max = float.NegativeInfinity;
+            foreach (var v in row) max = Math.Max(max, v);
+            double sum = 0;
+            for (int j = 0; j < k; j++) sum += Math.Exp(row[j] - max);
+            for (int j = 0; j < k; j++) result[i * k + j] = (float)(Math.Exp(row[j] - max) / sum);
+        }
+        return result;
+    }
+
+    /// <summary>Metadata stored with the weights and the ONNX model: what rebuilding and scoring need.</summary>
+    public IReadOnlyDictionary<string, string> Metadata() => new Dictionary<string, string>
+    {
+        [ModelMarkerKey] = "model",
+        [ModelWeights.ArchitectureKey] = Architecture,
+        ["channels"] = Channels.ToString(CultureInfo.InvariantCulture),
+        ["height"] = Height.ToString(CultureInfo.InvariantCulture),
+        ["width"] = Width.ToString(CultureInfo.InvariantCulture),
+        ["class_names"] = JsonSerializer.Serialize(ClassNames),
+        ["normalization"] = JsonSerializer.Serialize(NormalizationState.From(Normalization)),
+    };
+
+    /// <summary>Writes the weights (state dict in torchvision's names, loadable by PyTorch) with metadata as safetensors.</summary>
+    public void SaveWeights(Stream output) => ModelWeights.Save(Network, output, Metadata());
+
+    /// <summary>Writes the weights to <paramref name="path"/> atomically.</summary>
+    public void SaveWeights(string path) => AtomicFile.Write(path, SaveWeights);
+
+    /// <summary>Reads weights saved by <see cref="SaveWeights(Stream)"/> and rebuilds the model; refuses files without ResNet.ML metadata.</summary>
+    public static TrainedModel LoadWeights(Stream input, string source = "the weights")
+    {
+        var buffer = new MemoryStream();
+        input.CopyTo(buffer);
+        buffer.Position = 0;
+        var meta = ModelWeights.ReadMetadata(buffer, source);
+        buffer.Position = 0;
+        if (meta.GetValueOrDefault("format") == TrainingCheckpoint.FormatName)
+            throw new InvalidDataException($"{source} is a training checkpoint, not a model: resume it with 'train --resume', or use the model file written at the end of training.");
+        if (meta.GetValueOrDefault(ModelMarkerKey) != "model")
+            throw new InvalidDataException($"{source} is a safetensors file without ResNet.ML model metadata (architecture, classes, preprocessing), so it cannot be rebuilt into a model.");
+        try
+        {
+            string architecture = meta[ModelWeights.ArchitectureKey];
+            int channels = int.Parse(meta["channels"], CultureInfo.InvariantCulture);
+            int height = int.Parse(meta["height"], CultureInfo.InvariantCulture);
+            int width = int.Parse(meta["width"], CultureInfo.InvariantCulture);
+            var classes = JsonSerializer.Deserialize<List<string>>(meta["class_names"]) ?? throw new InvalidDataException("no class names");
+            var normalization = (JsonSerializer.Deserialize<NormalizationState>(meta["normalization"]) ?? throw new InvalidDataException("no normalization")).ToNormalization();
+            var network = ModelBridge.Build(architecture, channels, classes.Count, height, width);
+            ModelWeights.Load(network, buffer, source);
+            return new TrainedModel(network, classes, normalization, height, width);
+        }
+        catch (Exception e) when (e is KeyNotFoundException or FormatException or JsonException or ArgumentException and not ShapeException)
+        {
+            throw new InvalidDataException($"{source} has damaged ResNet.ML model metadata ({e.Message}).");
+        }
+    }
+
+    public static TrainedModel LoadWeights(string path)
+    {
+        try
+        {
+            using var stream = File.OpenRead(path);
+            return LoadWeights(stream, $"Model file '{path}'");
+        }
+        catch (FileNotFoundException) { throw new FileNotFoundException($"Model file '{path}' does not exist.", path); }
+    }
+
+    /// <summary>The model a checkpoint holds (to export or inspect a run that has not finished).</summary>
+    public static TrainedModel FromCheckpoint(TrainingCheckpoint checkpoint)
+    {
+        ArgumentNullException.ThrowIfNull(checkpoint);
+        var s = checkpoint.State;
+        var network = ModelBridge.Build(s.Architecture, s.Channels, s.ClassNames.Count, s.Height, s.Width);
+        StateDict.Load(network, checkpoint.ModelTensors, "The checkpoint");
+        return new TrainedModel(network, s.ClassNames, s.Normalization.ToNormalization(), s.Height, s.Width, s.History);
+    }
+
+    public static TrainedModel FromCheckpoint(string path) => FromCheckpoint(TrainingCheckpoint.Load(path));
+
+    /// <summary>
+    /// A freshly initialized (seeded) model with 0-255 → [0, 1] normalization: for interop checks and speed tests.
+    /// </summary>
+    public static TrainedModel CreateInitialized(string architecture, int channels, IReadOnlyList<string> classNames, int height, int width, int seed)
+    {
+        var network = ModelBridge.Build(architecture, channels, classNames.Count, height, width);
+        ModelBridge.Initialize(network, seed);
+        return new TrainedModel(network, classNames, Normalization.UnitRange, height, width);
+    }
+}

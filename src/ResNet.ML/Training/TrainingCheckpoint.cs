@@ -1,0 +1,205 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using ResNet.ML.Layers;
+using ResNet.ML.Models;
+
+namespace ResNet.ML.Training;
+
+/// <summary>
+/// Everything needed to continue a run exactly where it stopped: weights and BN statistics, optimizer state, the
+/// position in the run (epoch, step: the schedule is a function of it, and so are the shuffle order and augmentation
+/// draws, which the data pipeline derives from (seed, epoch, batch) rather than from a running generator), the running
+/// sums of the epoch in progress, early-stopping state, the metrics history, the model's normalization, and a
+/// fingerprint of the options and data it was made with. Stored as one safetensors file (tensors <c>model.*</c> and <c>optimizer.*</c>, the rest as JSON metadata)
+/// with a SHA-256 of the tensor bytes, so a damaged file is refused rather than half-loaded.
+/// </summary>
+public sealed class TrainingCheckpoint
+{
+    internal const string FormatName = "resnet.ml/checkpoint";
+    internal const int FormatVersion = 1;
+    public const string FileName = "checkpoint.safetensors";
+
+    internal CheckpointState State { get; init; } = null!;
+    internal IReadOnlyList<SafetensorsTensor> ModelTensors { get; init; } = [];
+    internal IReadOnlyDictionary<string, float[]> OptimizerState { get; init; } = new Dictionary<string, float[]>();
+
+    /// <summary>The 0-based epoch the run continues in, and the steps of it already done.</summary>
+    public int Epoch => State.Epoch;
+    public int StepInEpoch => State.StepInEpoch;
+    public long GlobalStep => State.GlobalStep;
+    public IReadOnlyList<EpochMetrics> History => State.History;
+    public IReadOnlyList<string> ClassNames => State.ClassNames;
+
+    public void Write(Stream output)
+    {
+        var tensors = ModelTensors.Select(t => t with { Name = "model." + t.Name })
+            .Concat(OptimizerState.OrderBy(kv => kv.Key, StringComparer.Ordinal)
+                .Select(kv => SafetensorsTensor.FromFloats("optimizer." + kv.Key, kv.Value, kv.Value.Length)))
+            .ToList();
+        var metadata = new Dictionary<string, string>
+        {
+            ["format"] = FormatName,
+            ["version"] = FormatVersion.ToString(),
+            ["state"] = JsonSerializer.Serialize(State, CheckpointJson.Options),
+            ["sha256"] = Hash(tensors),
+        };
+        Safetensors.Write(output, tensors, metadata);
+    }
+
+    /// <summary>Writes to <paramref name="path"/> through a temporary file and a rename, so the old checkpoint stays whole until the new one is.</summary>
+    public void Save(string path) => AtomicFile.Write(path, Write);
+
+    public static TrainingCheckpoint Read(Stream input, string source = "the checkpoint")
+    {
+        var (tensors, metadata) = Safetensors.Read(input, source);
+        if (!metadata.TryGetValue("format", out var format) || format != FormatName)
+            throw new InvalidDataException($"{source} is not a ResNet.ML training checkpoint (it is a safetensors file without checkpoint metadata; a weights file cannot be resumed from).");
+        if (!metadata.TryGetValue("version", out var version) || version != FormatVersion.ToString())
+            throw new InvalidDataException($"{source} is a checkpoint of format version {version}, this build reads version {FormatVersion}.");
+        if (!metadata.TryGetValue("sha256", out var hash) || hash != Hash(tensors))
+            throw new InvalidDataException($"{source} is corrupt: its tensor data does not match the checksum written with it.");
+        CheckpointState? state;
+        try { state = JsonSerializer.Deserialize<CheckpointState>(metadata.GetValueOrDefault("state", ""), CheckpointJson.Options); }
+        catch (JsonException e) { throw new InvalidDataException($"{source} is corrupt: its run state is not readable ({e.Message})."); }
+        if (state is null || state.ClassNames is null || state.Fingerprint is null || state.History is null || state.Normalization is null)
+            throw new InvalidDataException($"{source} is corrupt: its run state is incomplete.");
+        return new TrainingCheckpoint
+        {
+            State = state,
+            ModelTensors = tensors.Where(t => t.Name.StartsWith("model.", StringComparison.Ordinal)).Select(t => t with { Name = t.Name["model.".Length..] }).ToList(),
+            OptimizerState = tensors.Where(t => t.Name.StartsWith("optimizer.", StringComparison.Ordinal)).ToDictionary(t => t.Name["optimizer.".Length..], t => t.ToFloats()),
+        };
+    }
+
+    public static TrainingCheckpoint Load(string path)
+    {
+        try
+        {
+            using var stream = File.OpenRead(path);
+            return Read(stream, $"Checkpoint '{path}'");
+        }
+        catch (FileNotFoundException) { throw new FileNotFoundException($"Checkpoint '{path}' does not exist.", path); }
+    }
+
+    private static string Hash(IEnumerable<SafetensorsTensor> tensors)
+    {
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        foreach (var t in tensors.OrderBy(t => t.Name, StringComparer.Ordinal))
+        {
+            sha.AppendData(System.Text.Encoding.UTF8.GetBytes(t.Name));
+            sha.AppendData(t.Bytes);
+        }
+        return Convert.ToHexString(sha.GetHashAndReset());
+    }
+}
+
+/// <summary>The run state of a checkpoint besides the tensors.</summary>
+internal sealed record CheckpointState
+{
+    public required string Fingerprint { get; init; }
+    public required string Architecture { get; init; }
+    public required int Channels { get; init; }
+    public required int Height { get; init; }
+    public required int Width { get; init; }
+    public required List<string> ClassNames { get; init; }
+    public required NormalizationState Normalization { get; init; }
+    public required int Epoch { get; init; }
+    public required int StepInEpoch { get; init; }
+    public required long GlobalStep { get; init; }
+    public required long OptimizerSteps { get; init; }
+    public required double EpochLossSum { get; init; }
+    public required long EpochCorrect { get; init; }
+    public required long EpochSeen { get; init; }
+    public required double EpochSeconds { get; init; }
+    public double? BestMetric { get; init; }
+    public int EpochsWithoutImprovement { get; init; }
+    public required List<EpochMetrics> History { get; init; }
+}
+
+/// <summary>A <see cref="Data.Normalization"/> as plain JSON data.</summary>
+internal sealed record NormalizationState(float Scale, float[] Mean, float[] Std)
+{
+    public static NormalizationState From(Data.Normalization n) => new(n.Scale, n.Mean, n.Std);
+    public Data.Normalization ToNormalization() => new(Scale, Mean, Std);
+}
+
+internal static class CheckpointJson
+{
+    public static readonly JsonSerializerOptions Options = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
+}
+
+/// <summary>Model weights as safetensors entries and back, with every name and shape checked before anything is copied.</summary>
+internal static class StateDict
+{
+    public static List<SafetensorsTensor> ToTensors(Network network) =>
+        network.State.Select(e => e.Counter
+            ? SafetensorsTensor.FromInt64(e.Name, [e.GetCounter!()])
+            : SafetensorsTensor.FromFloats(e.Name, e.Value!.Data, e.Dims.Select(d => (long)d).ToArray())).ToList();
+
+    /// <summary>
+    /// Copies <paramref name="tensors"/> into <paramref name="network"/>; every entry of the network must be present with
+    /// its shape, and (unless <paramref name="skip"/> says so) nothing extra: checked in full before the first copy.
+    /// </summary>
+    public static void Load(Network network, IEnumerable<SafetensorsTensor> tensors, string source, Func<string, bool>? skip = null)
+    {
+        var byName = new Dictionary<string, SafetensorsTensor>(StringComparer.Ordinal);
+        foreach (var t in tensors) byName[t.Name] = t;
+        var entries = network.State.Where(e => skip is null || !skip(e.Name)).ToList();
+        var names = entries.Select(e => e.Name).ToHashSet(StringComparer.Ordinal);
+        foreach (var e in entries)
+        {
+            if (!byName.TryGetValue(e.Name, out var t))
+                throw new InvalidDataException($"{source} has no tensor '{e.Name}' that {network.Architecture} needs.");
+            if (e.Counter)
+            {
+                if (t.Dtype != "I64" || t.ElementCount != 1)
+                    throw new InvalidDataException($"{source}: tensor '{e.Name}' should be one I64 counter, but is {t.Dtype} {t.ShapeText}.");
+            }
+            else if (t.Dtype != "F32" || !t.Shape.SequenceEqual(e.Dims.Select(d => (long)d)))
+            {
+                throw new InvalidDataException($"{source}: tensor '{e.Name}' is {t.Dtype} {t.ShapeText}, but {network.Architecture} needs F32 [{string.Join(", ", e.Dims)}].");
+            }
+        }
+        var extra = byName.Keys.FirstOrDefault(n => !names.Contains(n) && (skip is null || !skip(n)));
+        if (extra is not null) throw new InvalidDataException($"{source} has a tensor '{extra}' that {network.Architecture} does not have.");
+        foreach (var e in entries)
+        {
+            var t = byName[e.Name];
+            if (e.Counter) e.SetCounter!(t.ToInt64()[0]);
+            else t.ToFloats().CopyTo(e.Value!.Data, 0);
+        }
+    }
+}
+
+/// <summary>Writes a file through a temporary name in the same folder and a rename, so readers never see half a file.</summary>
+public static class AtomicFile
+{
+    public static void Write(string path, Action<Stream> write)
+    {
+        string full = Path.GetFullPath(path);
+        string folder = Path.GetDirectoryName(full)!;
+        try { Directory.CreateDirectory(folder); }
+        catch (Exception e) when (e is UnauthorizedAccessException or IOException)
+        {
+            throw new IOException($"Cannot create the folder '{folder}' for '{full}': {e.Message}", e);
+        }
+        string temp = Path.Combine(folder, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+            {
+                write(stream);
+                stream.Flush(flushToDisk: true);
+            }
+            File.Move(temp, full, overwrite: true);
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            throw new IOException($"Cannot write '{full}': the folder '{folder}' is not writable ({e.Message}).", e);
+        }
+        finally
+        {
+            try { if (File.Exists(temp)) File.Delete(temp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
+    }
+}

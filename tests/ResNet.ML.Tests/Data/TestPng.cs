@@ -1,0 +1,52 @@
+using System.Buffers.Binary;
+using System.IO.Compression;
+
+namespace ResNet.ML.Tests.Data;
+
+/// <summary>A minimal PNG writer for tests: 8-bit gray (1), RGB (3) or RGBA (4) channels, filter 0, one IDAT.</summary>
+internal static class TestPng
+{
+    public static byte[] Encode(byte[] hwc, int width, int height, int channels)
+    {
+        using var ms = new MemoryStream();
+        ms.Write([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]);
+        var ihdr = new byte[13];
+        BinaryPrimitives.WriteInt32BigEndian(ihdr, width);
+        BinaryPrimitives.WriteInt32BigEndian(ihdr.AsSpan(4), height);
+        ihdr[8] = 8;
+        ihdr[9] = channels switch { 1 => 0, 3 => 2, 4 => 6, _ => throw new ArgumentOutOfRangeException(nameof(channels)) };
+        Chunk(ms, "IHDR", ihdr);
+        using var raw = new MemoryStream();
+        using (var z = new ZLibStream(raw, CompressionLevel.Optimal, leaveOpen: true))
+            for (int y = 0; y < height; y++)
+            {
+                z.WriteByte(0);
+                z.Write(hwc, y * width * channels, width * channels);
+            }
+        Chunk(ms, "IDAT", raw.ToArray());
+        Chunk(ms, "IEND", []);
+        return ms.ToArray();
+    }
+
+    private static void Chunk(Stream s, string type, byte[] data)
+    {
+        Span<byte> len = stackalloc byte[4];
+        BinaryPrimitives.WriteInt32BigEndian(len, data.Length);
+        s.Write(len);
+        byte[] typeAndData = [.. System.Text.Encoding.ASCII.GetBytes(type), .. data];
+        s.Write(typeAndData);
+        BinaryPrimitives.WriteUInt32BigEndian(len, Crc32(typeAndData));
+        s.Write(len);
+    }
+
+    private static uint Crc32(byte[] data)
+    {
+        uint crc = 0xFFFFFFFF;
+        foreach (byte b in data)
+        {
+            crc ^= b;
+            for (int k = 0; k < 8; k++) crc = (crc & 1) != 0 ? (crc >> 1) ^ 0xEDB88320u : crc >> 1;
+        }
+        return ~crc;
+    }
+}
