@@ -95,6 +95,9 @@ public sealed class ResNetTrainer : IEstimator<ITransformer>
         /// <summary>Learning-rate schedule. Default cosine.</summary>
         public ScheduleKind Schedule = ScheduleKind.Cosine;
 
+        /// <summary>For the step schedule: fractions of the run after which the rate is divided by 10. Default 0.5, 0.75.</summary>
+        public double[] StepMilestones = [0.5, 0.75];
+
         /// <summary>Linear warm-up as a fraction of the run. Default 0.</summary>
         public double WarmupFraction;
 
@@ -119,8 +122,14 @@ public sealed class ResNetTrainer : IEstimator<ITransformer>
         /// <summary>Folder for training checkpoints; null writes none. Default null.</summary>
         public string? CheckpointFolder;
 
+        /// <summary>Also checkpoint every this many steps; 0 checkpoints at epoch ends only. Default 0.</summary>
+        public int CheckpointIntervalSteps;
+
         /// <summary>Pretrained weights (safetensors, torchvision names) to start from; null trains from scratch. Default null.</summary>
         public string? InitialWeights;
+
+        /// <summary>With <see cref="InitialWeights"/>: train only the classification head for this many first epochs. Default 0.</summary>
+        public int FreezeBackboneEpochs;
 
         /// <summary>Multiplier that brings raw pixels to [0, 1] before normalization. Default 1/255 (0-255 pixels).</summary>
         public float PixelScale = 1f / 255f;
@@ -200,7 +209,7 @@ public sealed class ResNetTrainer : IEstimator<ITransformer>
         };
 
         var train = ReadImages(trainData, kind, shape, keyValues, "the training data", cancellationToken);
-        ImageDatasetSource? validation = null;
+        ImageDataset? validation = null;
         if (validationData is not null)
         {
             var vLabel = InputColumns.Label(validationData.Schema, o.LabelColumnName);
@@ -211,7 +220,7 @@ public sealed class ResNetTrainer : IEstimator<ITransformer>
             if (vKind != kind || (kind == FeatureKind.Pixels && InputColumns.PixelShape(vFeatures, o.ImageHeight, o.ImageWidth) != shape))
                 throw SchemaErrors.Mismatch(nameof(validationData), InputColumns.FeatureRole, o.FeatureColumnName,
                     SchemaErrors.Describe(features.Type), SchemaErrors.Describe(vFeatures.Type));
-            validation = new ImageDatasetSource(ReadImages(validationData, kind, shape, keyValues, "the validation data", cancellationToken).Dataset);
+            validation = ReadImages(validationData, kind, shape, keyValues, "the validation data", cancellationToken);
         }
 
         var core = ToCoreOptions(o);
@@ -238,7 +247,7 @@ public sealed class ResNetTrainer : IEstimator<ITransformer>
         return ScoringPipeline.Fit(_ml, trainData, o.FeatureColumnName, kind, shape, (int)o.Resize, keyValues, network, o.GpuDeviceId, o.FallbackToCpu);
     }
 
-    private ImageDatasetSource ReadImages(IDataView data, FeatureKind kind, ImageShape shape, KeyValueTable keyValues, string what, CancellationToken ct)
+    private ImageDataset ReadImages(IDataView data, FeatureKind kind, ImageShape shape, KeyValueTable keyValues, string what, CancellationToken ct)
     {
         var o = _options;
         string featureColumn = o.FeatureColumnName;
@@ -250,8 +259,7 @@ public sealed class ResNetTrainer : IEstimator<ITransformer>
         }
         var label = data.Schema[o.LabelColumnName];
         var features = data.Schema[featureColumn];
-        var dataset = DataViewImages.Read(data, label, features, kind, shape, o.Resize, keyValues.Names, what, ct);
-        return new ImageDatasetSource(dataset, what == "the training data" ? o.Augmentation : null);
+        return DataViewImages.Read(data, label, features, kind, shape, o.Resize, keyValues.Names, what, ct);
     }
 
     private static float[] PerChannel(float[] values, int channels) =>
@@ -269,6 +277,7 @@ public sealed class ResNetTrainer : IEstimator<ITransformer>
         Nesterov = o.Nesterov,
         WeightDecay = o.WeightDecay,
         Schedule = o.Schedule,
+        StepMilestones = o.StepMilestones,
         WarmupFraction = o.WarmupFraction,
         LabelSmoothing = o.LabelSmoothing,
         Augmentation = o.Augmentation,
@@ -277,7 +286,9 @@ public sealed class ResNetTrainer : IEstimator<ITransformer>
         Seed = o.Seed,
         Threads = o.Threads,
         CheckpointFolder = o.CheckpointFolder,
+        CheckpointIntervalSteps = o.CheckpointIntervalSteps,
         InitialWeights = o.InitialWeights,
+        FreezeBackboneEpochs = o.FreezeBackboneEpochs,
         PixelScale = o.PixelScale,
         Normalization = o.Normalization,
     };

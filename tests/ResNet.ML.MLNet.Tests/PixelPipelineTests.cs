@@ -115,6 +115,27 @@ public sealed class PixelPipelineTests
         }
     }
 
+    [TestMethod]
+    public void Cancellation_DuringTraining_StopsAfterTheCurrentStep()
+    {
+        using var cts = new CancellationTokenSource();
+        int steps = 0;
+        var trainer = new ResNetTrainer(s_ml, new ResNetTrainer.Options
+        {
+            Architecture = "resnet8", FeatureColumnName = "Pixels", Epochs = 5, BatchSize = 8, ValidationFraction = 0,
+            Progress = new SyncProgress<ResNet.ML.Training.TrainingProgress>(p =>
+            {
+                if (p.Phase != ResNet.ML.Training.TrainingPhase.Step) return;
+                steps++;
+                if (steps == 2) cts.Cancel();
+            }),
+            CancellationToken = cts.Token,
+        });
+        var data = s_ml.Transforms.Conversion.MapValueToKey("Label").Fit(s_train).Transform(s_train);
+        Assert.ThrowsExactly<ResNet.ML.Training.TrainingCanceledException>(() => trainer.Fit(data));
+        Assert.AreEqual(2, steps, "no step runs after the one during which cancellation was requested");
+    }
+
     public sealed class ScoredRow
     {
         public float[] Score = [];
