@@ -23,6 +23,16 @@ string subset = Path.Combine(FindRepoRoot(), FashionMnist.SubsetDirectory);
 var fashion = FashionMnist.LoadIdx(subset);
 Run("Fashion-MNIST subset 1x28x28, pad4+crop+flip", fashion, new BatchLoaderOptions { BatchSize = batch, Workers = workers, Augmentation = Augmentation.CifarPaper, Normalization = Normalization.Compute(fashion) });
 
+// Optional: a folder of PNG/JPEG images (torchvision ImageFolder layout), decoded and augmented on the fly.
+int folderArg = Array.IndexOf(args, "--folder");
+if (folderArg >= 0)
+{
+    int size = Arg("--size", 224);
+    var folder = ImageFolder.Open(args[folderArg + 1], new ImageFolderOptions { Height = size, Width = size });
+    Run($"folder {args[folderArg + 1]} ({folder.Count} images) decoded to 3x{size}x{size}, random-resized-crop+flip+ImageNet normalization", folder,
+        new BatchLoaderOptions { BatchSize = Math.Min(batch, 64), Workers = workers, Augmentation = Augmentation.ImageNet, Normalization = Normalization.ImageNet });
+}
+
 void Run(string name, ImageDataset ds, BatchLoaderOptions options)
 {
     var loader = new BatchLoader(ds, options);

@@ -47,16 +47,6 @@ public abstract class ImageDataset
     /// <summary>Writes image <paramref name="index"/> as CHW floats (source units, 0..255 for built-in sources) into <paramref name="destination"/>.</summary>
     public abstract void ReadPixels(int index, Span<float> destination);
 
-    /// <summary>
-    /// Byte-stored sets hand out their bytes without a float copy; the loader uses this for speed. Returns false when the
-    /// pixels are not stored as bytes.
-    /// </summary>
-    internal virtual bool TryGetBytes(int index, out ReadOnlySpan<byte> pixels)
-    {
-        pixels = default;
-        return false;
-    }
-
     /// <summary>A new array of every label, in index order.</summary>
     public int[] GetLabels()
     {
@@ -175,13 +165,6 @@ public sealed class InMemoryImageDataset : ImageDataset
         else _floats.AsSpan(index * size, size).CopyTo(destination);
     }
 
-    internal override bool TryGetBytes(int index, out ReadOnlySpan<byte> pixels)
-    {
-        if (_bytes is null) { pixels = default; return false; }
-        pixels = _bytes.AsSpan(index * SampleSize, SampleSize);
-        return true;
-    }
-
     /// <summary>
     /// Decodes every image of <paramref name="dataset"/> into memory as bytes (values rounded and clamped to 0..255):
     /// one pass over a folder, then reads cost no decoding.
@@ -220,14 +203,29 @@ internal sealed class SubsetImageDataset : ImageDataset
     public override int Count => _indices.Length;
     public override int GetLabel(int index) => _parent.GetLabel(_indices[index]);
     public override void ReadPixels(int index, Span<float> destination) => _parent.ReadPixels(_indices[index], destination);
-    internal override bool TryGetBytes(int index, out ReadOnlySpan<byte> pixels) => _parent.TryGetBytes(_indices[index], out pixels);
 }
 
 internal static class PixelConvert
 {
     public static void BytesToFloats(ReadOnlySpan<byte> source, Span<float> destination)
     {
-        for (int i = 0; i < source.Length; i++) destination[i] = source[i];
+        int i = 0;
+        int n = System.Numerics.Vector<byte>.Count;
+        if (System.Numerics.Vector.IsHardwareAccelerated)
+        {
+            int quarter = System.Numerics.Vector<float>.Count;
+            for (; i <= source.Length - n; i += n)
+            {
+                System.Numerics.Vector.Widen(new System.Numerics.Vector<byte>(source[i..]), out var lo, out var hi);
+                System.Numerics.Vector.Widen(lo, out var a, out var b);
+                System.Numerics.Vector.Widen(hi, out var c, out var d);
+                System.Numerics.Vector.ConvertToSingle(a).CopyTo(destination[i..]);
+                System.Numerics.Vector.ConvertToSingle(b).CopyTo(destination[(i + quarter)..]);
+                System.Numerics.Vector.ConvertToSingle(c).CopyTo(destination[(i + 2 * quarter)..]);
+                System.Numerics.Vector.ConvertToSingle(d).CopyTo(destination[(i + 3 * quarter)..]);
+            }
+        }
+        for (; i < source.Length; i++) destination[i] = source[i];
     }
 
     public static void FloatsToBytes(ReadOnlySpan<float> source, Span<byte> destination)

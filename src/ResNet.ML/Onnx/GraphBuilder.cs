@@ -25,9 +25,9 @@ internal sealed class GraphBuilder
 
     public GraphProto Graph { get; }
 
-    public string Input(string name, int channels, int height, int width)
+    public string Input(string name, int channels, int height, int width, string doc)
     {
-        Graph.Input.Add(Value(name, TensorProto.Types.DataType.Float, null, channels, height, width));
+        Graph.Input.Add(Value(name, TensorProto.Types.DataType.Float, doc, channels, height, width));
         return Claim(name);
     }
 

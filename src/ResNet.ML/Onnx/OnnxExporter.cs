@@ -23,14 +23,17 @@ public static class OnnxExporter
     /// <summary>ModelProto.producer_version: this library's version.</summary>
     public static string ProducerVersion { get; } = ReadProducerVersion();
 
-    /// <summary>Writes the model to <paramref name="path"/> atomically: a temporary file in the same folder, then a rename.</summary>
+    /// <summary>
+    /// Writes the model to <paramref name="path"/> atomically: a temporary file in the same folder (created if missing),
+    /// then a rename, so an interrupted export never leaves a partial file under the final name.
+    /// </summary>
     public static void Export(Network network, string path, OnnxExportOptions options)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         var model = BuildModel(network, options);   // fails on bad input before anything touches the disk
         string full = Path.GetFullPath(path);
         string folder = Path.GetDirectoryName(full) ?? ".";
-        if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"Cannot export the ONNX model to '{full}': the folder '{folder}' does not exist.");
+        Directory.CreateDirectory(folder);
         string temp = Path.Combine(folder, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
         try
         {
@@ -67,7 +70,7 @@ public static class OnnxExporter
         var classNames = Validate(network, options);
 
         var graph = new GraphBuilder(network.Architecture, options);
-        string x = graph.Input(options.InputName, network.InputChannels, options.InputHeight, options.InputWidth);
+        string x = graph.Input(options.InputName, network.InputChannels, options.InputHeight, options.InputWidth, InputDoc(network, options));
         if (options.EmbedPreprocessing) x = graph.Preprocess(x, network.InputChannels, options);
 
         bool flat = false;   // the value is [N, features] after a Linear layer, [N, C, H, W] before
@@ -151,6 +154,16 @@ public static class OnnxExporter
         yield return (OnnxMetadataKeys.PredictedLabelOutput, o.PredictedLabelName);
         if (o.ExtraMetadata is not null)
             foreach (var (k, v) in o.ExtraMetadata) yield return (k, v);
+    }
+
+    private static string InputDoc(Network network, OnnxExportOptions o)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        string pre = $"x * {o.PixelScale.ToString("R", inv)}" +
+                     (o.Mean is null ? "" : $" - mean [{string.Join(", ", o.Mean.Select(v => v.ToString("R", inv)))}]") +
+                     (o.Std is null ? "" : $", / std [{string.Join(", ", o.Std.Select(v => v.ToString("R", inv)))}]");
+        return $"Images as planar CHW float32, {network.InputChannels} channels ({o.ChannelOrder}), {o.InputHeight}x{o.InputWidth}. " +
+               (o.EmbedPreprocessing ? $"Feed them un-normalized: the graph applies {pre}." : $"Apply {pre} before feeding them.");
     }
 
     private static string ReadProducerVersion()

@@ -52,6 +52,22 @@ public class TransformTests
     }
 
     [TestMethod]
+    public void Byte_storage_converts_every_value_exactly()
+    {
+        var bytes = Enumerable.Range(0, 3 * 11 * 13).Select(i => (byte)(i * 37 % 256)).ToArray();   // longer than any vector, odd tail
+        var ds = ImageDataset.FromBytes(bytes, [0], 3, 11, 13, ["x"]);
+        var px = new float[bytes.Length];
+        ds.ReadPixels(0, px);
+        for (int i = 0; i < bytes.Length; i++) Assert.AreEqual((float)bytes[i], px[i], $"value {i}");
+        var back = InMemoryImageDataset.Materialize(ImageDataset.FromFloats(px, [0], 3, 11, 13, ["x"]));
+        Assert.IsTrue(back.StoresBytes);
+        ds.ReadPixels(0, px);
+        var again = new float[px.Length];
+        back.ReadPixels(0, again);
+        CollectionAssert.AreEqual(px, again);
+    }
+
+    [TestMethod]
     public void Without_augmentation_the_transform_only_normalizes()
     {
         var ds = Distinct(3, 2, 2);

@@ -93,15 +93,7 @@ public static class ImageDecoder
             bool direct = h == height && w == width;
             planes = direct ? null : ArrayPool<float>.Shared.Rent(channels * n);
             Span<float> target = direct ? destination : planes.AsSpan(0, channels * n);
-            if (channels == 3)
-            {
-                var r = target[..n]; var g = target.Slice(n, n); var b = target.Slice(2 * n, n);
-                for (int i = 0; i < n; i++) { r[i] = rgb[bpp * i]; g[i] = rgb[bpp * i + 1]; b[i] = rgb[bpp * i + 2]; }
-            }
-            else
-            {
-                for (int i = 0; i < n; i++) target[i] = Luma(rgb[bpp * i], rgb[bpp * i + 1], rgb[bpp * i + 2]);
-            }
+            ToPlanes(rgb, bpp, n, channels, target);
             if (direct) return;
             var (bx, by, bw, bh) = resize == ResizeMode.Stretch ? (0.0, 0.0, (double)w, (double)h) : CenterBox(h, w, height, width);
             (t_resampler ??= new Resampler()).Resample(target, channels, h, w, bx, by, bw, bh, destination, height, width);
@@ -110,6 +102,24 @@ public static class ImageDecoder
         {
             ArrayPool<byte>.Shared.Return(rgb);
             if (planes is not null) ArrayPool<float>.Shared.Return(planes);
+        }
+    }
+
+    // Interleaved RGB(A) bytes to float planes (or one luma plane): runs over every decoded pixel, so no bounds checks.
+    private static unsafe void ToPlanes(byte[] rgb, int bpp, int n, int channels, Span<float> target)
+    {
+        fixed (byte* p = rgb)
+        fixed (float* t = target)
+        {
+            if (channels == 3)
+            {
+                float* r = t, g = t + n, b = t + 2 * n;
+                for (int i = 0; i < n; i++) { byte* px = p + (long)bpp * i; r[i] = px[0]; g[i] = px[1]; b[i] = px[2]; }
+            }
+            else
+            {
+                for (int i = 0; i < n; i++) { byte* px = p + (long)bpp * i; t[i] = Luma(px[0], px[1], px[2]); }
+            }
         }
     }
 

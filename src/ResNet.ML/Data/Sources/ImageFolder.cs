@@ -93,11 +93,7 @@ public static class ImageFolder
         if (options.SkipBadImages)
         {
             var bad = new bool[files.Length];
-            Parallel.For(0, files.Length, () => new float[options.Channels * options.Height * options.Width], (i, _, scratch) =>
-            {
-                bad[i] = !TryDecode(files[i], options, scratch);
-                return scratch;
-            }, _ => { });
+            Parallel(files.Length, options, (i, scratch) => bad[i] = !TryDecode(files[i], options, scratch));
             (files, labels) = Keep(files, labels, bad, skipped);
         }
         CheckNoEmptyClass(root, classes, labels);
@@ -118,7 +114,7 @@ public static class ImageFolder
         var pixels = new byte[(long)files.Length * size];
         var bad = new bool[files.Length];
         var errors = new Exception?[files.Length];
-        Parallel.For(0, files.Length, () => new float[size], (i, _, scratch) =>
+        Parallel(files.Length, options, (i, scratch) =>
         {
             try
             {
@@ -126,8 +122,7 @@ public static class ImageFolder
                 PixelConvert.FloatsToBytes(scratch, pixels.AsSpan(i * size, size));
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException) { bad[i] = true; errors[i] = e; }
-            return scratch;
-        }, _ => { });
+        });
         if (!options.SkipBadImages)
         {
             int first = Array.IndexOf(bad, true);
@@ -197,6 +192,21 @@ public static class ImageFolder
         var (buffer, length) = ReadFile(path);
         try { ImageDecoder.DecodeToChw(buffer.AsSpan(0, length), scratch, options.Channels, options.Height, options.Width, options.Resize, path); }
         finally { ArrayPool<byte>.Shared.Return(buffer); }
+    }
+
+    // Decodes files on all cores, one scratch image per thread; an unexpected failure (a missing native library, say)
+    // comes out as itself rather than wrapped in an AggregateException.
+    private static void Parallel(int count, ImageFolderOptions options, Action<int, float[]> body)
+    {
+        try
+        {
+            System.Threading.Tasks.Parallel.For(0, count, () => new float[options.Channels * options.Height * options.Width],
+                (i, _, scratch) => { body(i, scratch); return scratch; }, _ => { });
+        }
+        catch (AggregateException e) when (e.InnerExceptions.Count >= 1)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
+        }
     }
 
     private static bool TryDecode(string path, ImageFolderOptions options, float[] scratch)

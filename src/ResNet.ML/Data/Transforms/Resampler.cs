@@ -29,21 +29,7 @@ internal sealed class Resampler
         if (_rows.Length < rowsNeeded * dstW) _rows = new float[rowsNeeded * dstW];
         for (int c = 0; c < channels; c++)
         {
-            var plane = source.Slice(c * srcH * srcW, srcH * srcW);
-            for (int r = 0; r < rowsNeeded; r++)
-            {
-                var row = plane.Slice((rowFirst + r) * srcW, srcW);
-                var outRow = _rows.AsSpan(r * dstW, dstW);
-                for (int x = 0; x < dstW; x++)
-                {
-                    int start = _xStart[x], count = _xCount[x];
-                    var w = _xWeights.AsSpan(x * _xTaps, count);
-                    var s = row.Slice(start, count);
-                    float sum = 0;
-                    for (int k = 0; k < count; k++) sum += s[k] * w[k];
-                    outRow[x] = sum;
-                }
-            }
+            HorizontalPass(source.Slice(c * srcH * srcW, srcH * srcW), srcW, rowFirst, rowsNeeded, dstW);
             var outPlane = destination.Slice(c * dstH * dstW, dstH * dstW);
             for (int y = 0; y < dstH; y++)
             {
@@ -53,6 +39,34 @@ internal sealed class Resampler
                 outRow.Clear();
                 for (int k = 0; k < count; k++)
                     System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(_rows.AsSpan((start + k) * dstW, dstW), w[k], outRow, outRow);
+            }
+        }
+    }
+
+    // Filters each needed source row of one plane along x into _rows. The hot loop of every resize: pointers, no bounds checks
+    // (the coefficient tables guarantee start + count <= srcW).
+    private unsafe void HorizontalPass(ReadOnlySpan<float> plane, int srcW, int rowFirst, int rowsNeeded, int dstW)
+    {
+        int taps = _xTaps;
+        fixed (float* src = plane)
+        fixed (float* rows = _rows)
+        fixed (float* weights = _xWeights)
+        fixed (int* starts = _xStart)
+        fixed (int* counts = _xCount)
+        {
+            for (int r = 0; r < rowsNeeded; r++)
+            {
+                float* row = src + (long)(rowFirst + r) * srcW;
+                float* outRow = rows + (long)r * dstW;
+                for (int x = 0; x < dstW; x++)
+                {
+                    float* s = row + starts[x];
+                    float* w = weights + (long)x * taps;
+                    int count = counts[x];
+                    float sum = 0;
+                    for (int k = 0; k < count; k++) sum += s[k] * w[k];
+                    outRow[x] = sum;
+                }
             }
         }
     }
