@@ -1,6 +1,7 @@
 using Google.Protobuf;
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.OnnxRuntime;
 using ResNet.ML.MLNet.Mappings;
 using ResNet.ML.Onnx.Proto;
 #if MLNET_IMAGEANALYTICS
@@ -43,6 +44,21 @@ internal static class ScoringPipeline
 #endif
     }
 
+    /// <summary>
+    /// The GPU to hand ApplyOnnxModel. ML.NET falls back to the CPU only when ONNX Runtime reports a CUDA error, but an
+    /// ONNX Runtime built without CUDA (the CPU packages, the npm build here) lacks the entry point altogether, which
+    /// ML.NET does not catch; so without a CUDA provider the fallback is taken here, or the option is refused.
+    /// </summary>
+    private static int? ResolveGpu(int? gpuDeviceId, bool fallbackToCpu)
+    {
+        if (gpuDeviceId is null) return null;
+        if (OrtEnv.Instance().GetAvailableProviders().Contains("CUDAExecutionProvider")) return gpuDeviceId;
+        if (fallbackToCpu) return null;
+        throw new InvalidOperationException(
+            $"Option GpuDeviceId is {gpuDeviceId}, but this ONNX Runtime has no CUDA execution provider (it offers {string.Join(", ", OrtEnv.Instance().GetAvailableProviders())}); " +
+            "use the GPU package (-p:OnnxRuntimeSource=nuget-gpu) or set FallbackToCpu to score on the CPU.");
+    }
+
     public static ITransformer Fit(MLContext ml, IDataView data, string featureColumn, FeatureKind kind, ImageShape shape,
         int resizeMode, KeyValueTable keyValues, ModelProto network, int? gpuDeviceId, bool fallbackToCpu)
     {
@@ -71,6 +87,7 @@ internal static class ScoringPipeline
                 throw new ArgumentOutOfRangeException(nameof(kind), kind, null);
         }
 
+        gpuDeviceId = ResolveGpu(gpuDeviceId, fallbackToCpu);
         var model = new MemoryStream(network.ToByteArray());
         var scorer = ml.Transforms.ApplyOnnxModel([ScoreColumn, ScoringColumns.PredictedValueVector], onnxInputs, model, gpuDeviceId, fallbackToCpu);
         IEstimator<ITransformer> pipeline = front is null ? scorer : front.Append(scorer);
