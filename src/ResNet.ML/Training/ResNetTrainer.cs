@@ -4,6 +4,7 @@ using ResNet.ML.Data;
 using ResNet.ML.Layers;
 using ResNet.ML.Models;
 using ResNet.ML.Tensors;
+using ResNet.ML.Training.Optimizers;
 
 namespace ResNet.ML.Training;
 
@@ -105,9 +106,9 @@ public sealed class ResNetTrainer
             var s = checkpoint.State;
             if (s.Fingerprint != fingerprint) throw new InvalidDataException(DescribeMismatch(s.Fingerprint, fingerprint));
             // Everything is checked before anything is copied, so a refused checkpoint leaves nothing half-loaded.
-            optimizer.CheckState(checkpoint.OptimizerState);
+            try { optimizer.ImportState(new OptimizerState(s.OptimizerKind, s.OptimizerSteps, checkpoint.OptimizerState)); }
+            catch (ArgumentException e) { throw new InvalidDataException($"The checkpoint's optimizer state does not fit: {e.Message}", e); }
             StateDict.Load(network, checkpoint.ModelTensors, "The checkpoint");
-            optimizer.ImportState(checkpoint.OptimizerState, s.OptimizerSteps);
             normalization = s.Normalization.ToNormalization();
             run = RunState.From(s);
         }
@@ -115,6 +116,7 @@ public sealed class ResNetTrainer
         var stopwatch = new Stopwatch();
         int stepsPerEpoch = (train.Count + o.BatchSize - 1) / o.BatchSize;
         long totalSteps = (long)stepsPerEpoch * o.Epochs;
+        var schedule = EngineBridge.CreateSchedule(o, totalSteps);
         var input = new Tensor(0, channels, height, width);
         int sample = channels * height * width;
         bool stopped = false;
@@ -133,7 +135,7 @@ public sealed class ResNetTrainer
                 batch.Pixels.AsSpan(0, n * sample).CopyTo(input.Data);
                 normalization.Apply(input);
 
-                double lr = EngineBridge.LearningRate(o, run.GlobalStep, totalSteps);
+                double lr = schedule.At(run.GlobalStep);
                 var (loss, correct) = session.TrainStep(input, batch.Labels, (float)lr, run.GlobalStep);
 
                 run.EpochLossSum += loss * n;
@@ -168,7 +170,7 @@ public sealed class ResNetTrainer
             double epochSeconds = run.EpochSeconds + stopwatch.Elapsed.TotalSeconds;
             EvaluationResult? val = validation is null ? null : Evaluate(network, normalization, validation, Math.Max(o.BatchSize, 64), ct: ct);
             var metrics = new EpochMetrics(run.Epoch + 1, run.EpochLossSum / run.EpochSeen, (double)run.EpochCorrect / run.EpochSeen,
-                val?.Loss, val?.Top1Accuracy, val?.Top5Accuracy, EngineBridge.LearningRate(o, Math.Max(run.GlobalStep - 1, 0), totalSteps),
+                val?.Loss, val?.Top1Accuracy, val?.Top5Accuracy, schedule.At(Math.Max(run.GlobalStep - 1, 0)),
                 epochSeconds, run.EpochSeen / Math.Max(epochSeconds, 1e-9));
             run.History.Add(metrics);
             stopped = UpdateEarlyStopping(run, metrics);
@@ -260,7 +262,8 @@ public sealed class ResNetTrainer
         ArgumentNullException.ThrowIfNull(train);
         if (train.Count == 0) throw new ArgumentException("The training data holds no images.");
         if (train.ClassNames.Count < 2)
-            throw new ArgumentException($"The training data has {train.ClassNames.Count} class{(train.ClassNames.Count == 1 ? "" : "es")}; a classifier needs at least two.");
+            throw new ArgumentException(train.ClassNames.Count == 0 ? "The training data has no classes." :
+                $"The training data has only one class ('{train.ClassNames[0]}'); a classifier needs at least two.");
         if (o.Channels is int c && c != train.Channels)
             throw new ArgumentException($"Option Channels is {c}, but the training images have {train.Channels} channels.");
         if (o.ImageSize is int s && (s != train.Height || s != train.Width))
@@ -347,9 +350,9 @@ public sealed class ResNetTrainer
         var state = session.Optimizer.ExportState();
         var checkpoint = new TrainingCheckpoint
         {
-            State = run.ToState(fingerprint, session.Network.Architecture, train, normalization, session.Optimizer.StepCount),
+            State = run.ToState(fingerprint, session.Network.Architecture, train, normalization, state.Kind, state.Step),
             ModelTensors = StateDict.ToTensors(session.Network),
-            OptimizerState = state.ToDictionary(s => s.Name, s => (float[])s.Values.Clone()),
+            OptimizerState = state.Buffers,
         };
         string path = Path.Combine(_options.CheckpointFolder, TrainingCheckpoint.FileName);
         checkpoint.Save(path);
@@ -412,11 +415,11 @@ public sealed class ResNetTrainer
             BestMetric = s.BestMetric, EpochsWithoutImprovement = s.EpochsWithoutImprovement, History = [.. s.History],
         };
 
-        public CheckpointState ToState(string fingerprint, string architecture, IImageBatchSource train, Normalization normalization, long optimizerSteps) => new()
+        public CheckpointState ToState(string fingerprint, string architecture, IImageBatchSource train, Normalization normalization, string optimizerKind, long optimizerSteps) => new()
         {
             Fingerprint = fingerprint, Architecture = architecture, Channels = train.Channels, Height = train.Height, Width = train.Width,
             ClassNames = [.. train.ClassNames], Normalization = NormalizationState.From(normalization), Epoch = Epoch, StepInEpoch = StepInEpoch, GlobalStep = GlobalStep,
-            OptimizerSteps = optimizerSteps, EpochLossSum = EpochLossSum, EpochCorrect = EpochCorrect,
+            OptimizerKind = optimizerKind, OptimizerSteps = optimizerSteps, EpochLossSum = EpochLossSum, EpochCorrect = EpochCorrect,
             EpochSeen = EpochSeen, EpochSeconds = EpochSeconds, BestMetric = BestMetric, EpochsWithoutImprovement = EpochsWithoutImprovement,
             History = [.. History],
         };

@@ -22,7 +22,7 @@ public enum ScheduleKind
     Step,
     /// <summary>Cosine decay from the rate to zero over the run.</summary>
     Cosine,
-    /// <summary>One-cycle: linear warm-up to the rate over <see cref="ResNetTrainerOptions.WarmupFraction"/>, then cosine down.</summary>
+    /// <summary>One-cycle (PyTorch's OneCycleLR): cosine up from rate/25 over <see cref="ResNetTrainerOptions.WarmupFraction"/> of the run (0 means 30%), then cosine down to near zero.</summary>
     OneCycle,
 }
 
@@ -84,7 +84,7 @@ public sealed class ResNetTrainerOptions
     /// <summary>For <see cref="ScheduleKind.Step"/>: fractions of the run after which the rate is divided by 10. Default 0.5, 0.75 (the paper's 32k/48k of 64k).</summary>
     public double[] StepMilestones { get; set; } = [0.5, 0.75];
 
-    /// <summary>Linear warm-up, as a fraction of the run, for <see cref="ScheduleKind.OneCycle"/> (and before cosine or step when above 0). Default 0.</summary>
+    /// <summary>Warm-up as a fraction of the run: linear from a tenth of the rate before Constant, Step or Cosine; the rising phase of OneCycle. Default 0.</summary>
     public double WarmupFraction { get; set; }
 
     /// <summary>Label smoothing of the cross-entropy target, in [0, 1). Default 0.</summary>

@@ -3,6 +3,7 @@ using System.Text.Json;
 using ResNet.ML.Data;
 using ResNet.ML.Layers;
 using ResNet.ML.Models;
+using ResNet.ML.Onnx;
 using ResNet.ML.Tensors;
 
 namespace ResNet.ML.Training;
@@ -93,6 +94,29 @@ public sealed class TrainedModel
 
     /// <summary>Writes the weights to <paramref name="path"/> atomically.</summary>
     public void SaveWeights(string path) => AtomicFile.Write(path, SaveWeights);
+
+    /// <summary>
+    /// The ONNX export options of this model: fixed input size, class names, and the normalization inside the graph, so
+    /// the ONNX model takes raw pixels in source units (0-255 for the built-in sources, as ML.NET's ExtractPixels gives them).
+    /// </summary>
+    public OnnxExportOptions OnnxOptions(bool foldBatchNorm = true) => new()
+    {
+        InputHeight = Height,
+        InputWidth = Width,
+        ClassNames = ClassNames,
+        PixelScale = Normalization.Scale,
+        Mean = Enumerable.Range(0, Channels).Select(c => Normalization.Mean[Normalization.Mean.Length == 1 ? 0 : c]).ToArray(),
+        Std = Enumerable.Range(0, Channels).Select(c => Normalization.Std[Normalization.Std.Length == 1 ? 0 : c]).ToArray(),
+        EmbedPreprocessing = true,
+        ChannelOrder = Channels == 1 ? "Gray" : "RGB",
+        FoldBatchNorm = foldBatchNorm,
+    };
+
+    /// <summary>Exports the model as ONNX (see <see cref="OnnxOptions"/>).</summary>
+    public void ExportOnnx(Stream output, bool foldBatchNorm = true) => OnnxExporter.Export(Network, output, OnnxOptions(foldBatchNorm));
+
+    /// <summary>Exports the model as ONNX to <paramref name="path"/>, atomically.</summary>
+    public void ExportOnnx(string path, bool foldBatchNorm = true) => OnnxExporter.Export(Network, path, OnnxOptions(foldBatchNorm));
 
     /// <summary>Reads weights saved by <see cref="SaveWeights(Stream)"/> and rebuilds the model; refuses files without ResNet.ML metadata.</summary>
     public static TrainedModel LoadWeights(Stream input, string source = "the weights")

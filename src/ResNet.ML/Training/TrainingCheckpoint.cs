@@ -61,7 +61,7 @@ public sealed class TrainingCheckpoint
         CheckpointState? state;
         try { state = JsonSerializer.Deserialize<CheckpointState>(metadata.GetValueOrDefault("state", ""), CheckpointJson.Options); }
         catch (JsonException e) { throw new InvalidDataException($"{source} is corrupt: its run state is not readable ({e.Message})."); }
-        if (state is null || state.ClassNames is null || state.Fingerprint is null || state.History is null || state.Normalization is null)
+        if (state is null || state.ClassNames is null || state.Fingerprint is null || state.OptimizerKind is null || state.History is null || state.Normalization is null)
             throw new InvalidDataException($"{source} is corrupt: its run state is incomplete.");
         return new TrainingCheckpoint
         {
@@ -106,6 +106,7 @@ internal sealed record CheckpointState
     public required int Epoch { get; init; }
     public required int StepInEpoch { get; init; }
     public required long GlobalStep { get; init; }
+    public required string OptimizerKind { get; init; }
     public required long OptimizerSteps { get; init; }
     public required double EpochLossSum { get; init; }
     public required long EpochCorrect { get; init; }

@@ -1,6 +1,7 @@
 using ResNet.ML.Layers;
 using ResNet.ML.Tensors;
 using ResNet.ML.Training.Loss;
+using ResNet.ML.Training.Optimizers;
 
 namespace ResNet.ML.Training;
 
@@ -20,7 +21,8 @@ public sealed class TrainingSession
     }
 
     public Network Network { get; }
-    internal ITrainerOptimizer Optimizer { get; }
+    /// <summary>The engine optimizer that <see cref="ResNetTrainerOptions.Optimizer"/> names.</summary>
+    public Optimizer Optimizer { get; }
 
     /// <summary>Builds <see cref="ResNetTrainerOptions.Architecture"/> for the input and classes and initializes it from <see cref="ResNetTrainerOptions.Seed"/>.</summary>
     public static TrainingSession Create(ResNetTrainerOptions options, int channels, int classes, int height, int width)
@@ -42,7 +44,8 @@ public sealed class TrainingSession
         var (loss, grad) = _loss.Compute(logits, labels, step);
         Network.ZeroGrad();
         Network.Backward(grad);
-        Optimizer.Step(learningRate);
+        Optimizer.LearningRate = learningRate;
+        Optimizer.Step();
         return (loss, correct);
     }
 

@@ -65,6 +65,19 @@ public class ImageDecoderTests
     }
 
     [TestMethod]
+    public void Sixteen_bit_png_values_are_scaled_to_eight_bits_not_gamma_converted()
+    {
+        var gray = Enumerable.Range(0, 24).Select(i => (ushort)(i * 10 * 257)).ToArray();   // 8-bit value i*10, stored 16-bit
+        var decoded = ImageDecoder.Decode(TestPng.Encode16(gray, 6, 4, 1), 1, "gray16.png").Pixels;
+        CollectionAssert.AreEqual(Enumerable.Range(0, 24).Select(i => (byte)(i * 10)).ToArray(), decoded);
+
+        // RGBA 16-bit with partial alpha: the colour comes back unpremultiplied, alpha dropped
+        var rgba = new ushort[] { 100 * 257, 200 * 257, 50 * 257, 65535, 100 * 257, 200 * 257, 50 * 257, 32768, 9 * 257, 0, 255 * 257, 257 };
+        var rgb = ImageDecoder.Decode(TestPng.Encode16(rgba, 3, 1, 4), 3, "rgba16.png").Pixels;
+        AssertClose([100, 200, 50, 100, 200, 50, 9, 0, 255], rgb, 1, "rgba16.png");
+    }
+
+    [TestMethod]
     public void Stretch_resize_matches_pil_bilinear()
     {
         float[] chw = ImageDecoder.DecodeToChw(FixtureBytes("pattern.png"), 3, 10, 12, ResizeMode.Stretch, "pattern.png");
@@ -123,6 +136,19 @@ public class ImageDecoderTests
         var gif = Assert.ThrowsExactly<ImageDecodeException>(() => ImageDecoder.Decode("GIF89a.........."u8.ToArray(), 3, "anim.gif"));
         StringAssert.Contains(gif.Message, "anim.gif: not a PNG or JPEG image");
         StringAssert.Contains(Assert.ThrowsExactly<ImageDecodeException>(() => ImageDecoder.Decode([], 3, "empty.png")).Message, "empty.png: the file is empty");
+    }
+
+    [TestMethod]
+    public void Jpeg_with_stray_bytes_between_segments_decodes_but_a_truncated_one_does_not()
+    {
+        byte[] jpeg = FixtureBytes("photo.jpg");
+        int sos = -1;
+        for (int i = 2; i < jpeg.Length - 1; i++) if (jpeg[i] == 0xFF && jpeg[i + 1] == 0xDA) { sos = i; break; }
+        Assert.IsTrue(sos > 0, "photo.jpg has a start-of-scan marker");
+        byte[] padded = [.. jpeg[..sos], 0x00, 0x00, 0x00, .. jpeg[sos..]];   // libjpeg: "3 extraneous bytes before marker 0xda"
+        CollectionAssert.AreEqual(ImageDecoder.Decode(jpeg, 3).Pixels, ImageDecoder.Decode(padded, 3, "padded.jpg").Pixels);
+        var cut = Assert.ThrowsExactly<ImageDecodeException>(() => ImageDecoder.Decode(jpeg[..^40], 3, "cut.jpg"));
+        StringAssert.Contains(cut.Message, "cut.jpg");
     }
 
     [TestMethod]

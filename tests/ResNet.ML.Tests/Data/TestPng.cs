@@ -3,17 +3,26 @@ using System.IO.Compression;
 
 namespace ResNet.ML.Tests.Data;
 
-/// <summary>A minimal PNG writer for tests: 8-bit gray (1), RGB (3) or RGBA (4) channels, filter 0, one IDAT.</summary>
+/// <summary>A minimal PNG writer for tests: gray (1), RGB (3) or RGBA (4) channels, 8 or 16 bits, filter 0, one IDAT.</summary>
 internal static class TestPng
 {
-    public static byte[] Encode(byte[] hwc, int width, int height, int channels)
+    /// <summary>16-bit samples (HWC), written big-endian as PNG wants.</summary>
+    public static byte[] Encode16(ushort[] hwc, int width, int height, int channels)
     {
+        var bytes = new byte[hwc.Length * 2];
+        for (int i = 0; i < hwc.Length; i++) BinaryPrimitives.WriteUInt16BigEndian(bytes.AsSpan(2 * i), hwc[i]);
+        return Encode(bytes, width, height, channels, bitDepth: 16);
+    }
+
+    public static byte[] Encode(byte[] hwc, int width, int height, int channels, int bitDepth = 8)
+    {
+        int rowBytes = width * channels * bitDepth / 8;
         using var ms = new MemoryStream();
         ms.Write([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]);
         var ihdr = new byte[13];
         BinaryPrimitives.WriteInt32BigEndian(ihdr, width);
         BinaryPrimitives.WriteInt32BigEndian(ihdr.AsSpan(4), height);
-        ihdr[8] = 8;
+        ihdr[8] = (byte)bitDepth;
         ihdr[9] = channels switch { 1 => 0, 3 => 2, 4 => 6, _ => throw new ArgumentOutOfRangeException(nameof(channels)) };
         Chunk(ms, "IHDR", ihdr);
         using var raw = new MemoryStream();
@@ -21,7 +30,7 @@ internal static class TestPng
             for (int y = 0; y < height; y++)
             {
                 z.WriteByte(0);
-                z.Write(hwc, y * width * channels, width * channels);
+                z.Write(hwc, y * rowBytes, rowBytes);
             }
         Chunk(ms, "IDAT", raw.ToArray());
         Chunk(ms, "IEND", []);

@@ -34,15 +34,26 @@ public sealed class ResNetTrainerTests
     }
 
     [TestMethod]
-    public void Resume_AfterCancellationMidEpoch_GivesBitIdenticalWeights()
+    [DataRow(OptimizerKind.SgdMomentum, ScheduleKind.Cosine)]
+    [DataRow(OptimizerKind.AdamW, ScheduleKind.OneCycle)]
+    public void Resume_AfterCancellationMidEpoch_GivesBitIdenticalWeights(OptimizerKind optimizer, ScheduleKind schedule)
     {
         var data = Bars(classes: 3, perClass: 16);
         string uninterruptedFolder = TempFolder(), resumedFolder = TempFolder();
+        ResNetTrainerOptions Options(string folder)
+        {
+            var o = TinyOptions(folder);
+            o.Optimizer = optimizer;
+            o.Schedule = schedule;
+            o.LearningRate = optimizer == OptimizerKind.SgdMomentum ? 0.05f : 0.01f;
+            o.Augmentation = Augmentation.CifarPaper with { Padding = 1 };
+            return o;
+        }
 
-        var reference = new ResNetTrainer(TinyOptions(uninterruptedFolder)).Fit(data);
+        var reference = new ResNetTrainer(Options(uninterruptedFolder)).Fit(data);
 
         using var cancel = new CancellationTokenSource();
-        var trainer = new ResNetTrainer(TinyOptions(resumedFolder));
+        var trainer = new ResNetTrainer(Options(resumedFolder));
         var progress = new Callback(p => { if (p.Phase == TrainingPhase.Step && p.EpochNumber == 2 && p.Step == 3) cancel.Cancel(); });
         var canceled = Assert.ThrowsExactly<TrainingCanceledException>(() => trainer.Fit(data, progress: progress, cancellationToken: cancel.Token));
         Assert.IsNotNull(canceled.CheckpointPath);

@@ -173,19 +173,42 @@ public static class ImageDecoder
                     throw new ImageDecodeException(source, $"PNG header cannot be read: {image.MessageText()}.");
                 (h, w) = ((int)Math.Min(image.Height, int.MaxValue), (int)Math.Min(image.Width, int.MaxValue));
                 CheckSize(source, h, w);
-                image.Format = LibPng.FormatRgba;
-                byte[] buffer = ArrayPool<byte>.Shared.Rent(h * w * 4);
+                // 16-bit files: libpng's simplified API takes 16-bit samples without a gAMA/sRGB chunk as linear light and
+                // would brighten them on the way to 8-bit sRGB. Users of 16-bit PNGs (scans, depth maps) expect the
+                // stored values scaled to 8 bits, so read them linear (untouched) and scale here.
+                bool sixteen = (image.Format & LibPng.FormatFlagLinear) != 0;
+                image.Format = sixteen ? LibPng.FormatRgba | LibPng.FormatFlagLinear : LibPng.FormatRgba;
+                byte[] buffer = ArrayPool<byte>.Shared.Rent(h * w * (sixteen ? 8 : 4));
                 bool ok = false;
                 try
                 {
                     fixed (byte* output = buffer)
+                    {
                         ok = api.FinishRead(&image, null, output, 0, null) != 0;
-                    if (!ok) throw new ImageDecodeException(source, $"PNG data cannot be decoded: {image.MessageText()}.");
+                        if (!ok) throw new ImageDecodeException(source, $"PNG data cannot be decoded: {image.MessageText()}.");
+                        if (sixteen) SixteenToEight((ushort*)output, output, h * w);
+                    }
                     return buffer;
                 }
                 finally { if (!ok) ArrayPool<byte>.Shared.Return(buffer); }
             }
             finally { api.Free(&image); }
+        }
+    }
+
+    // Premultiplied 16-bit RGBA (libpng's linear format) to straight 8-bit RGBA, in place (output trails input).
+    private static unsafe void SixteenToEight(ushort* input, byte* output, int pixels)
+    {
+        for (int i = 0; i < pixels; i++)
+        {
+            ushort* p = input + 4 * i;
+            uint a = p[3];
+            for (int c = 0; c < 3; c++)
+            {
+                uint v = a == 0 ? 0 : a == 65535 ? p[c] : Math.Min(65535u, ((uint)p[c] * 65535u + a / 2) / a);
+                output[4 * i + c] = (byte)((v * 255 + 32767) / 65535);
+            }
+            output[4 * i + 3] = (byte)((a * 255 + 32767) / 65535);
         }
     }
 
@@ -199,7 +222,8 @@ public static class ImageDecoder
             fixed (byte* input = encoded)
             {
                 int fullW, fullH, subsampling, colorspace;
-                if (api.DecompressHeader3(handle, input, new CULong((nuint)encoded.Length), &fullW, &fullH, &subsampling, &colorspace) != 0)
+                if (api.DecompressHeader3(handle, input, new CULong((nuint)encoded.Length), &fullW, &fullH, &subsampling, &colorspace) != 0
+                    && !IsBenignWarning(api, handle))
                     throw new ImageDecodeException(source, $"JPEG header cannot be read: {api.ErrorText(handle)}.");
                 if (fullW <= 0 || fullH <= 0)   // a file cut before its frame header can "succeed" with no dimensions
                     throw new ImageDecodeException(source, "JPEG header cannot be read: the file ends before the image dimensions.");
@@ -218,16 +242,8 @@ public static class ImageDecoder
                     fixed (byte* output = buffer)
                         ok = api.Decompress2(handle, input, new CULong((nuint)encoded.Length), output, w, 0, h, TurboJpeg.PixelFormatRgb,
                             TurboJpeg.FlagAccurateDct | TurboJpeg.FlagLimitScans) == 0;
-                    if (!ok)
-                    {
-                        string message = api.ErrorText(handle);
-                        // libjpeg reports a truncated file as a warning and fills the rest with gray: that is a broken image.
-                        // "Extraneous bytes before marker" is the one warning that loses nothing (PIL accepts it too).
-                        if (api.GetErrorCode(handle) != TurboJpeg.ErrorFatal && message.Contains("extraneous bytes", StringComparison.OrdinalIgnoreCase))
-                            ok = true;
-                        else
-                            throw new ImageDecodeException(source, $"JPEG data cannot be decoded: {message}.");
-                    }
+                    if (!ok && IsBenignWarning(api, handle)) ok = true;
+                    if (!ok) throw new ImageDecodeException(source, $"JPEG data cannot be decoded: {api.ErrorText(handle)}.");
                     return buffer;
                 }
                 finally { if (!ok) ArrayPool<byte>.Shared.Return(buffer); }
@@ -236,6 +252,11 @@ public static class ImageDecoder
         finally { api.Destroy(handle); }
 
         static int Scaled(int size, int d) => (size + d - 1) / d;
+
+        // libjpeg reports a truncated file as a warning and fills the rest with gray: that is a broken image, refused.
+        // "Extraneous bytes before marker" is the one warning that loses no pixel (PIL accepts it too).
+        static bool IsBenignWarning(TurboJpeg.Api api, nint handle) =>
+            api.GetErrorCode(handle) != TurboJpeg.ErrorFatal && api.ErrorText(handle).Contains("extraneous bytes", StringComparison.OrdinalIgnoreCase);
     }
 
     private static void CheckSize(string source, int h, int w)

@@ -71,6 +71,7 @@ internal static unsafe class LibPng
 {
     public const uint ImageVersion = 1;             // PNG_IMAGE_VERSION
     public const uint FormatRgba = 3;               // PNG_FORMAT_RGBA: 8-bit sRGB, alpha not premultiplied
+    public const uint FormatFlagLinear = 4;         // PNG_FORMAT_FLAG_LINEAR: 16-bit linear samples, alpha premultiplied
     public const uint WarningOrErrorMask = 3;
     public const uint Error = 2;                    // PNG_IMAGE_ERROR
 

@@ -1,0 +1,67 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using ResNet.ML.Tensors;
+using ResNet.ML.Training;
+
+namespace ResNet.ML.Cli.Commands;
+
+/// <summary>
+/// <c>resnet benchmark</c>: training and inference throughput of the engine on synthetic batches, as one JSON line
+/// {arch, batch, threads, train_images_per_sec, infer_images_per_sec, peak_rss_mb} with --json.
+/// </summary>
+internal static class BenchmarkCommand
+{
+    public static Command Create(CommandContext context)
+    {
+        var arch = new Option<string>("--arch") { Description = "Architecture.", DefaultValueFactory = _ => "resnet20" };
+        var batchSize = new Option<int>("--batch-size") { Description = "Images per step.", DefaultValueFactory = _ => 128 };
+        var threads = new Option<int>("--threads") { Description = "Engine threads (0: all cores).", DefaultValueFactory = _ => 0 };
+        var imageSize = new Option<int>("--image-size") { Description = "Synthetic image size.", DefaultValueFactory = _ => 32 };
+        var channels = new Option<int>("--channels") { Description = "Synthetic image channels.", DefaultValueFactory = _ => 3 };
+        var classes = new Option<int>("--classes") { Description = "Classes.", DefaultValueFactory = _ => 10 };
+        var steps = new Option<int>("--steps") { Description = "Timed steps (after 2 warm-up steps).", DefaultValueFactory = _ => 10 };
+        var json = new Option<bool>("--json") { Description = "Print one JSON line only." };
+
+        var command = new Command("benchmark", "Measure training and inference throughput on synthetic data.") { arch, batchSize, threads, imageSize, channels, classes, steps, json };
+        command.SetAction(context.Guard((p, cli, ct) =>
+        {
+            int batch = p.GetValue(batchSize), size = p.GetValue(imageSize), c = p.GetValue(channels), n = p.GetValue(steps), k = p.GetValue(classes);
+            if (batch <= 0 || size <= 0 || c <= 0 || n <= 0 || k < 2)
+                throw new UsageException("--batch-size, --image-size, --channels and --steps must be positive and --classes at least 2.");
+            if (p.GetValue(threads) > 0) Engine.Threads = p.GetValue(threads);
+            var options = new ResNetTrainerOptions { Architecture = p.GetValue(arch)!, BatchSize = batch, Epochs = 1 };
+            var session = TrainingSession.Create(options, c, k, size, size);
+            var rng = new Rng(1);
+            var images = new Tensor(batch, c, size, size);
+            for (int i = 0; i < images.Length; i++) images.Data[i] = (float)rng.NextGaussian();
+            var labels = Enumerable.Range(0, batch).Select(i => i % k).ToArray();
+
+            for (int i = 0; i < 2; i++) session.TrainStep(images, labels, 0.01f);
+            var sw = Stopwatch.StartNew();
+            for (int i = 0; i < n; i++) { ct.ThrowIfCancellationRequested(); session.TrainStep(images, labels, 0.01f); }
+            double train = (double)batch * n / sw.Elapsed.TotalSeconds;
+
+            session.Network.Forward(images, training: false);
+            sw.Restart();
+            for (int i = 0; i < n; i++) { ct.ThrowIfCancellationRequested(); session.Network.Forward(images, training: false); }
+            double infer = (double)batch * n / sw.Elapsed.TotalSeconds;
+            double peakMb = Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024.0);
+
+            var line = JsonSerializer.Serialize(new
+            {
+                arch = session.Network.Architecture, batch, threads = Engine.Threads,
+                train_images_per_sec = Math.Round(train, 1), infer_images_per_sec = Math.Round(infer, 1), peak_rss_mb = Math.Round(peakMb, 1),
+            });
+            if (p.GetValue(json)) cli.Line(line);
+            else
+            {
+                cli.Line(string.Create(CultureInfo.InvariantCulture,
+                    $"{session.Network.Architecture}, batch {batch}, {Engine.Threads} threads, [{c}, {size}, {size}] images: training {train:F1} images/s, inference {infer:F1} images/s, peak RSS {peakMb:F0} MB"));
+            }
+            return ResNetCli.ExitOk;
+        }));
+        return command;
+    }
+}

@@ -1,0 +1,198 @@
+using System.Text.Json;
+using ResNet.ML.Cli;
+using ResNet.ML.Tests.Data;
+using ResNet.ML.Training;
+using static ResNet.ML.Tests.Training.TrainingTestData;
+
+namespace ResNet.ML.Tests.Cli;
+
+/// <summary>The <c>resnet</c> tool, run in-process on tiny models and data written by the test.</summary>
+[TestClass]
+public sealed class ResNetCliTests
+{
+    private static string s_idxFolder = "";
+
+    [ClassInitialize]
+    public static void WriteData(TestContext _)
+    {
+        // 8x8 IDX "bars": class c has bright rows 2c and 2c+1 (3 classes, 60 images).
+        s_idxFolder = TempFolder();
+        var labels = Enumerable.Range(0, 60).Select(i => (byte)(i % 3)).ToArray();
+        File.WriteAllBytes(Path.Combine(s_idxFolder, "train-images-idx3-ubyte"),
+            DataFixtures.IdxImages(60, 8, 8, (n, p) => (byte)(p / 8 / 2 == labels[n] ? 220 - n % 7 * 5 : 20 + (n * 13 + p * 7) % 40)));
+        File.WriteAllBytes(Path.Combine(s_idxFolder, "train-labels-idx1-ubyte"), DataFixtures.IdxLabels(labels));
+    }
+
+    private static (int Code, string Out, string Err) Run(params string[] args) => Run(CancellationToken.None, args);
+
+    private static (int Code, string Out, string Err) Run(CancellationToken ct, params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int code = ResNetCli.Run(args, output, error, ct);
+        return (code, output.ToString(), error.ToString());
+    }
+
+    private static string[] TrainArgs(string output, params string[] more) =>
+        ["train", "--data", s_idxFolder, "--arch", TinyArchitecture, "--epochs", "2", "--batch-size", "8", "--threads", "2", "--output", output, .. more];
+
+    [TestMethod]
+    public void Train_Evaluate_Info_Predict_EndToEnd()
+    {
+        string output = TempFolder();
+        var train = Run(TrainArgs(output));
+        Assert.AreEqual(0, train.Code, train.Err);
+        string onnx = Path.Combine(output, "model.onnx");
+        Assert.IsTrue(File.Exists(onnx));
+        Assert.IsTrue(File.Exists(Path.Combine(output, "model.safetensors")));
+        Assert.IsTrue(File.Exists(Path.Combine(output, "checkpoints", TrainingCheckpoint.FileName)));
+        StringAssert.Contains(train.Out, "epoch 2/2:");
+        StringAssert.Contains(train.Out, $"resnet predict --model {onnx}");
+        Assert.HasCount(2, JsonSerializer.Deserialize<List<JsonElement>>(File.ReadAllText(Path.Combine(output, "metrics.json")))!);
+
+        // The ONNX model (ONNX Runtime) and the weights (engine) score the same data identically.
+        var byOnnx = Run("evaluate", "--model", onnx, "--data", s_idxFolder);
+        var byEngine = Run("evaluate", "--model", Path.Combine(output, "model.safetensors"), "--data", s_idxFolder);
+        Assert.AreEqual(0, byOnnx.Code, byOnnx.Err);
+        Assert.AreEqual(0, byEngine.Code, byEngine.Err);
+        StringAssert.StartsWith(byOnnx.Out, "60 images: top-1 accuracy");
+        Assert.AreEqual(byOnnx.Out.Split('\n')[0].Split(", loss")[0], byEngine.Out.Split('\n')[0].Split(", loss")[0]);
+        StringAssert.Contains(byOnnx.Out, "confusion matrix");
+
+        var info = Run("info", onnx);
+        Assert.AreEqual(0, info.Code, info.Err);
+        StringAssert.Contains(info.Out, "Architecture:   " + TinyArchitecture);
+        StringAssert.Contains(info.Out, "input [batch, 1, 8, 8]");
+
+        // A grayscale PNG of a class-1 bar (rows 2 and 3 bright).
+        string images = TempFolder();
+        var pixels = Enumerable.Range(0, 64).Select(p => (byte)(p / 8 / 2 == 1 ? 220 : 25)).ToArray();
+        File.WriteAllBytes(Path.Combine(images, "bar1.png"), TestPng.Encode(pixels, 8, 8, 1));
+        var predict = Run("predict", "--model", onnx, images, "--top", "2");
+        Assert.AreEqual(0, predict.Code, predict.Err);
+        StringAssert.Contains(predict.Out, "bar1.png: ");
+        Assert.AreEqual(2, predict.Out.Split(": ")[1].Split(", ").Length, predict.Out);
+    }
+
+    [TestMethod]
+    public void CtrlC_MidTraining_LeavesAResumableCheckpoint()
+    {
+        string output = TempFolder();
+        using var cancel = new CancellationTokenSource();
+        var stdout = new TriggerWriter("epoch 1/2 step", cancel.Cancel);   // the last step of epoch 1, before validation
+        var stderr = new StringWriter();
+        int code = ResNetCli.Run(TrainArgs(output), stdout, stderr, cancel.Token);
+        Assert.AreEqual(ResNetCli.ExitCanceled, code, stderr.ToString());
+        StringAssert.Contains(stderr.ToString(), "resume from");
+        Assert.IsFalse(File.Exists(Path.Combine(output, "model.onnx")), "a canceled run wrote a model");
+        string checkpoint = Path.Combine(output, "checkpoints", TrainingCheckpoint.FileName);
+        Assert.AreEqual(0, TrainingCheckpoint.Load(checkpoint).Epoch);
+
+        var resumed = Run(TrainArgs(output, "--resume", checkpoint));
+        Assert.AreEqual(0, resumed.Code, resumed.Err);
+        Assert.IsTrue(File.Exists(Path.Combine(output, "model.onnx")));
+        StringAssert.Contains(resumed.Out, "epoch 2/2:");
+
+        var mismatched = Run(TrainArgs(output, "--resume", checkpoint, "--seed", "5"));
+        Assert.AreEqual(ResNetCli.ExitError, mismatched.Code);
+        StringAssert.Contains(mismatched.Err, "Seed was 0, now 5");
+    }
+
+    [TestMethod]
+    public void Export_FreshSeededModel_ToOnnxAndSafetensors()
+    {
+        string folder = TempFolder();
+        string onnx = Path.Combine(folder, "fresh.onnx"), weights = Path.Combine(folder, "fresh.safetensors");
+        var a = Run("export", "--arch", TinyArchitecture, "--classes", "4", "--channels", "3", "--image-size", "16", "--seed", "3", "--output", onnx);
+        Assert.AreEqual(0, a.Code, a.Err);
+        var b = Run("export", "--arch", TinyArchitecture, "--classes", "4", "--channels", "3", "--image-size", "16", "--seed", "3", "--output", weights);
+        Assert.AreEqual(0, b.Code, b.Err);
+        var model = TrainedModel.LoadWeights(weights);
+        Assert.AreEqual(4, model.ClassNames.Count);
+        CollectionAssert.AreEqual(Weights(TrainedModel.CreateInitialized(TinyArchitecture, 3, ["0", "1", "2", "3"], 16, 16, 3).Network), Weights(model.Network));
+
+        var again = Run("export", "--model", weights, "--output", Path.Combine(folder, "again.onnx"));
+        Assert.AreEqual(0, again.Code, again.Err);
+        CollectionAssert.AreEqual(File.ReadAllBytes(onnx), File.ReadAllBytes(Path.Combine(folder, "again.onnx")));
+    }
+
+    [TestMethod]
+    public void Benchmark_PrintsOneJsonLine()
+    {
+        var r = Run("benchmark", "--arch", TinyArchitecture, "--batch-size", "4", "--image-size", "8", "--channels", "1", "--steps", "1", "--threads", "1", "--json");
+        Assert.AreEqual(0, r.Code, r.Err);
+        var json = JsonDocument.Parse(r.Out.Trim()).RootElement;
+        Assert.AreEqual(4, json.GetProperty("batch").GetInt32());
+        Assert.AreEqual(1, json.GetProperty("threads").GetInt32());
+        foreach (var key in new[] { "train_images_per_sec", "infer_images_per_sec", "peak_rss_mb" })
+            Assert.IsGreaterThan(0, json.GetProperty(key).GetDouble(), key);
+        StringAssert.Contains(json.GetProperty("arch").GetString(), "widths=4,8,16");
+    }
+
+    [TestMethod]
+    public void Errors_AreOneSentence_WithoutStackTrace_UnlessVerbose()
+    {
+        string folder = TempFolder();
+        string weights = Path.Combine(folder, "w.safetensors");
+        Assert.AreEqual(0, Run("export", "--arch", TinyArchitecture, "--classes", "3", "--channels", "1", "--image-size", "8", "--output", weights).Code);
+
+        var wrongKind = Run("predict", "--model", weights, folder);
+        Assert.AreEqual(ResNetCli.ExitError, wrongKind.Code);
+        StringAssert.StartsWith(wrongKind.Err, "error: ");
+        StringAssert.Contains(wrongKind.Err, "not an ONNX model");
+        Assert.AreEqual(1, wrongKind.Err.Trim().Split('\n').Length, wrongKind.Err);
+
+        var verbose = Run("predict", "--model", weights, folder, "--verbose");
+        StringAssert.Contains(verbose.Err, "   at ");
+
+        var missing = Run("train", "--data", Path.Combine(folder, "nope"), "--output", folder);
+        Assert.AreEqual(ResNetCli.ExitError, missing.Code);
+        StringAssert.Contains(missing.Err, "does not exist");
+
+        // One class only.
+        string single = TempFolder();
+        File.WriteAllBytes(Path.Combine(single, "train-images-idx3-ubyte"), DataFixtures.IdxImages(6, 8, 8, (n, p) => (byte)p));
+        File.WriteAllBytes(Path.Combine(single, "train-labels-idx1-ubyte"), DataFixtures.IdxLabels(0, 0, 0, 0, 0, 0));
+        var oneClass = Run("train", "--data", single, "--arch", TinyArchitecture, "--output", TempFolder());
+        Assert.AreEqual(ResNetCli.ExitError, oneClass.Code);
+        StringAssert.Contains(oneClass.Err, "one class");
+
+        // Mixed image sizes in a folder without --image-size.
+        string mixed = TempFolder();
+        Directory.CreateDirectory(Path.Combine(mixed, "a"));
+        Directory.CreateDirectory(Path.Combine(mixed, "b"));
+        File.WriteAllBytes(Path.Combine(mixed, "a", "1.png"), TestPng.Encode(new byte[64], 8, 8, 1));
+        File.WriteAllBytes(Path.Combine(mixed, "b", "2.png"), TestPng.Encode(new byte[120], 12, 10, 1));
+        var sizes = Run("train", "--data", mixed, "--arch", TinyArchitecture, "--output", TempFolder());
+        Assert.AreEqual(ResNetCli.ExitError, sizes.Code);
+        StringAssert.Contains(sizes.Err, "mixed sizes");
+        StringAssert.Contains(sizes.Err, "--image-size");
+
+        // An output folder that cannot be written (root ignores permissions, so use a read-only file system then).
+        string readOnly = Environment.UserName == "root" && OperatingSystem.IsLinux() ? "/proc/resnet-ml-test" : MakeReadOnlyFolder();
+        var unwritable = Run(TrainArgs(readOnly));
+        Assert.AreEqual(ResNetCli.ExitError, unwritable.Code);
+        StringAssert.Contains(unwritable.Err, "not writable");
+        Assert.IsFalse(Directory.Exists(readOnly) && Directory.EnumerateFileSystemEntries(readOnly).Any());
+    }
+
+    private static string MakeReadOnlyFolder()
+    {
+        string path = TempFolder();
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserExecute);
+        else new DirectoryInfo(path).Attributes |= FileAttributes.ReadOnly;
+        return Path.Combine(path, "out");
+    }
+
+    /// <summary>A writer that runs an action the first time a line containing a marker is written.</summary>
+    private sealed class TriggerWriter(string marker, Action action) : StringWriter
+    {
+        private bool _fired;
+
+        public override void WriteLine(string? value)
+        {
+            base.WriteLine(value);
+            if (!_fired && value is not null && value.Contains(marker, StringComparison.Ordinal)) { _fired = true; action(); }
+        }
+    }
+}
