@@ -155,6 +155,10 @@ def translate(notebook_path):
         "#:property TreatWarningsAsErrors=false",
         "#:property NoWarn=CS1591;CS8321",
     ]
+    if any(d.startswith("#:package") for d in directives):
+        # The notebook pins its packages itself (as the kernel's #r "nuget:" does), so a repository's central package
+        # management (Directory.Packages.props), which refuses versions on references, must not apply to the app.
+        header.append("#:property ManagePackageVersionsCentrally=false")
     source = "\n".join(header + usings + [""] + body + ["System.Console.Out.Flush();", ""] + types) + "\n"
     return nb, source, cells
 

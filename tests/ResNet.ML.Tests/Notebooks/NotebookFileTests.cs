@@ -72,6 +72,27 @@ public sealed class NotebookFileTests
     }
 
     [TestMethod]
+    public void NuGetReferencesUseTheRepositorysPinnedVersions()
+    {
+        var pinned = System.Xml.Linq.XDocument.Load(Path.Combine(IdxTests.RepoRoot(), "Directory.Packages.props"))
+            .Descendants("PackageVersion").ToDictionary(e => (string)e.Attribute("Include")!, e => (string)e.Attribute("Version")!);
+        var nuget = new Regex(@"^nuget:\s*([^,\s]+)\s*,\s*(\S+)$");
+        foreach (var (name, nb) in Notebooks())
+        {
+            foreach (var (index, source, _) in CodeCells(nb))
+            {
+                foreach (Match r in ReferenceDirective.Matches(source))
+                {
+                    var m = nuget.Match(r.Groups[1].Value);
+                    if (!m.Success || m.Groups[1].Value == "ResNet.ML") continue;
+                    Assert.IsTrue(pinned.TryGetValue(m.Groups[1].Value, out var version), $"{name} cell {index}: {m.Groups[1].Value} is not pinned in Directory.Packages.props");
+                    Assert.AreEqual(version, m.Groups[2].Value, $"{name} cell {index}: {m.Groups[1].Value} version (the library is built against {version})");
+                }
+            }
+        }
+    }
+
+    [TestMethod]
     public void NamespacesAndRelativePathsExist()
     {
         var namespaces = typeof(Network).Assembly.GetTypes().Select(t => t.Namespace).OfType<string>().ToHashSet();
