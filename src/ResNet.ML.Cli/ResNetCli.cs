@@ -1,5 +1,6 @@
 using System.CommandLine;
 using ResNet.ML.Cli.Commands;
+using ResNet.ML.Training;
 
 namespace ResNet.ML.Cli;
 
@@ -59,7 +60,12 @@ internal sealed class CommandContext(TextWriter output, TextWriter error, bool? 
             catch (Exception e)
             {
                 var inner = e is AggregateException { InnerExceptions.Count: 1 } a ? a.InnerException! : e;
-                cli.Error.WriteLine($"error: {OneSentence(inner)}");
+                if (inner is TrainingCanceledException { CheckpointPath: string path })
+                    cli.Error.WriteLine($"canceled: {OneSentence(inner)} Run the same command with --resume {path} to continue.");
+                else if (inner is OperationCanceledException)
+                    cli.Error.WriteLine($"canceled: {OneSentence(inner)}");
+                else
+                    cli.Error.WriteLine($"error: {OneSentence(inner)}");
                 if (cli.Verbose) cli.Error.WriteLine(inner.ToString());
                 return inner is OperationCanceledException ? ResNetCli.ExitCanceled : ResNetCli.ExitError;
             }

@@ -17,6 +17,8 @@ internal abstract class TrainingReporter : IDisposable
 
     public virtual void Dispose() { }
 
+    internal static string Percent(double v) => (v * 100).ToString("F2", CultureInfo.InvariantCulture) + "%";
+
     protected static string EpochLine(EpochMetrics m, int total) =>
         FormattableString.Invariant($"epoch {m.Epoch}/{total}: train loss {m.TrainLoss:F4}, train acc {m.TrainAccuracy:P2}") +
         (m.ValidationAccuracy is double v ? FormattableString.Invariant($", val loss {m.ValidationLoss:F4}, val acc {v:P2}") : "") +
@@ -25,13 +27,13 @@ internal abstract class TrainingReporter : IDisposable
     public static void PrintHistory(CliOutput cli, IReadOnlyList<EpochMetrics> history)
     {
         if (history.Count == 0) return;
-        cli.Table(["epoch", "train loss", "train acc", "val loss", "val acc", "val top-5", "lr", "img/s", "seconds"],
+        cli.Table(["epoch", "loss", "acc", "val loss", "val acc", "val top-5", "lr", "img/s", "s"],
             history.Select(m => new[]
             {
                 m.Epoch.ToString(CultureInfo.InvariantCulture), m.TrainLoss.ToString("F4", CultureInfo.InvariantCulture),
-                m.TrainAccuracy.ToString("P2", CultureInfo.InvariantCulture),
-                m.ValidationLoss?.ToString("F4", CultureInfo.InvariantCulture) ?? "-", m.ValidationAccuracy?.ToString("P2", CultureInfo.InvariantCulture) ?? "-",
-                m.ValidationTop5?.ToString("P2", CultureInfo.InvariantCulture) ?? "-", m.LearningRate.ToString("G3", CultureInfo.InvariantCulture),
+                Percent(m.TrainAccuracy),
+                m.ValidationLoss?.ToString("F4", CultureInfo.InvariantCulture) ?? "-", m.ValidationAccuracy is double va ? Percent(va) : "-",
+                m.ValidationTop5 is double v5 ? Percent(v5) : "-", m.LearningRate.ToString("G3", CultureInfo.InvariantCulture),
                 m.ImagesPerSecond.ToString("F0", CultureInfo.InvariantCulture), m.Seconds.ToString("F1", CultureInfo.InvariantCulture),
             }));
     }
@@ -78,7 +80,7 @@ internal abstract class TrainingReporter : IDisposable
             cli.Console!.Progress()
                 .AutoClear(false)
                 .HideCompleted(false)
-                .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+                .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn { Width = 20 }, new PercentageColumn(), new RemainingTimeColumn())
                 .Start(ctx =>
                 {
                     ProgressTask? task = null;
@@ -94,13 +96,14 @@ internal abstract class TrainingReporter : IDisposable
                                     task.Value = p.Step - 1;
                                 }
                                 task.Value = p.Step;
-                                task.Description = FormattableString.Invariant($"epoch {p.EpochNumber}/{p.TotalEpochs}  loss {p.Loss:F3}  acc {p.TrainAccuracy:P1}  lr {p.LearningRate:G3}  {p.ImagesPerSecond:F0} img/s") +
-                                    (p.ValidationAccuracy is double v ? FormattableString.Invariant($"  val {v:P1}") : "");
+                                task.Description = FormattableString.Invariant($"epoch {p.EpochNumber}/{p.TotalEpochs} loss {p.Loss:F3} acc {p.TrainAccuracy * 100:F1}% {p.ImagesPerSecond:F0} img/s");
                                 break;
                             case TrainingPhase.EpochEnd:
                                 if (task is not null)
                                 {
-                                    task.Description = Markup.Escape(EpochLine(p.Epoch!, p.TotalEpochs));
+                                    var m = p.Epoch!;
+                                    task.Description = FormattableString.Invariant($"epoch {m.Epoch}/{p.TotalEpochs} loss {m.TrainLoss:F3} acc {m.TrainAccuracy * 100:F1}%") +
+                                        (m.ValidationAccuracy is double va ? FormattableString.Invariant($" val {va * 100:F2}%") : "");
                                     task.StopTask();
                                 }
                                 break;

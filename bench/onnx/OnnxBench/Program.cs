@@ -2,7 +2,7 @@
 // scored by ONNX Runtime through OnnxPredictor with the same session options, in the same process, calls interleaved
 // so machine load hits both alike. Prints one JSON line per model and a Markdown table row for bench/BENCHMARKS.md.
 // Usage (after make_bench_models.py): dotnet run --project bench/onnx/OnnxBench -c Release -- [--dir bench/onnx/out]
-//        [--threads 2] [--pairs 20] [--seconds 20] [--models resnet20,resnet50]
+//        [--threads 2] [--pairs 20] [--seconds 20] [--models resnet20,resnet50] [--save-optimized 1]
 // (at least --pairs alternating call pairs per model, and at least --seconds of them)
 using System.Diagnostics;
 using System.Globalization;
@@ -33,6 +33,14 @@ foreach (string arch in models)
     ModelWeights.Load(net, Path.Combine(dir, arch + ".safetensors"));
     string oursPath = Path.Combine(dir, arch + ".resnetml.onnx"), torchPath = Path.Combine(dir, arch + ".torch.onnx");
     OnnxExporter.Export(net, oursPath, new OnnxExportOptions { InputHeight = size, InputWidth = size });
+
+    if (opts.ContainsKey("save-optimized"))   // ONNX Runtime's optimized graphs, to compare what actually runs
+        foreach (string path in new[] { oursPath, torchPath })
+        {
+            using var so = new Microsoft.ML.OnnxRuntime.SessionOptions { GraphOptimizationLevel = Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_ENABLE_ALL, OptimizedModelFilePath = path + ".optimized" };
+            OnnxRuntimeNative.EnsureAvailable();
+            using var _ = new Microsoft.ML.OnnxRuntime.InferenceSession(path, so);
+        }
 
     var sessionOptions = new OnnxPredictorOptions { IntraOpThreads = threads, InterOpThreads = 1 };
     using var ours = OnnxPredictor.Load(oursPath, sessionOptions);
@@ -102,7 +110,7 @@ static Dictionary<string, string> ParseArgs(string[] args)
     for (int i = 0; i < args.Length; i++)
     {
         if (!args[i].StartsWith("--", StringComparison.Ordinal) || i + 1 >= args.Length)
-            throw new ArgumentException($"Unexpected argument '{args[i]}'. Options: --dir, --threads, --pairs, --seconds, --models.");
+            throw new ArgumentException($"Unexpected argument '{args[i]}'. Options: --dir, --threads, --pairs, --seconds, --models, --save-optimized 1.");
         d[args[i][2..]] = args[++i];
     }
     return d;

@@ -43,22 +43,33 @@ public sealed class BatchNorm2d : Layer
     public override (int C, int H, int W) OutputShape(int c, int h, int w) =>
         c == Channels ? (c, h, w) : throw new ShapeException($"BatchNorm2d '{Name}' normalizes {Channels} channels, but its input [{c}, {h}, {w}] has {c}.");
 
-    private Tensor? _input, _output, _gradOutput, _gradInput;
+    private Tensor? _input, _output, _gradOutput, _gradInput, _maskedGrad, _residual;
     private float[] _mean = [], _invStd = [];
-    private bool _trainingPass;
+    private bool _trainingPass, _relu, _inPlace;
     private Action<int, int, int>? _forwardPart, _backwardPart;
 
-    public override Tensor Forward(Tensor input, bool training)
+    public override Tensor Forward(Tensor input, bool training) => ForwardFused(input, training, residual: null, relu: false);
+
+    /// <summary>
+    /// relu(bn(x) + residual) in one pass when <paramref name="relu"/> is set (residual optional): how residual blocks run
+    /// their BN–ReLU and BN–add–ReLU pairs without storing the intermediate tensors.
+    /// </summary>
+    internal Tensor ForwardFused(Tensor input, bool training, Tensor? residual, bool relu)
     {
         OutputShape(input.C, input.H, input.W);
         long perChannel = (long)input.N * input.H * input.W;
         if (training && perChannel <= 1)
             throw new ShapeException($"BatchNorm2d '{Name}' needs more than one value per channel to train, but its input is {input.Shape}: use a batch larger than 1.");
+        if (residual is not null && !residual.SameShape(input))
+            throw new ShapeException($"BatchNorm2d '{Name}': the residual {residual.Shape} does not match the input {input.Shape}.");
         var output = Tensor.Reuse(ref _output, input.N, input.C, input.H, input.W);
         if (_mean.Length != Channels) { _mean = new float[Channels]; _invStd = new float[Channels]; }
         _input = input;
         _trainingPass = training;
+        _residual = residual;
+        _relu = relu;
         Engine.ParallelFor(Channels, _forwardPart ??= ForwardPart);
+        _residual = null;
         if (training) NumBatchesTracked++;
         return output;
     }
@@ -67,6 +78,7 @@ public sealed class BatchNorm2d : Layer
     {
         var x = _input!;
         var y = _output!;
+        var r = _residual;
         int plane = x.H * x.W, n = x.N;
         long count = (long)n * plane;
         var gamma = Weight.Value.Data;
@@ -100,7 +112,9 @@ public sealed class BatchNorm2d : Layer
             {
                 var src = Plane(x, i, c);
                 var dst = y.Data.AsSpan((i * x.C + c) * plane, plane);
-                Kernels.ScaleShift(src, scale, shift, dst);
+                if (r is not null) Kernels.ScaleShiftAddRelu(src, scale, shift, Plane(r, i, c), dst, _relu);
+                else if (_relu) Kernels.ScaleShiftRelu(src, scale, shift, dst);
+                else Kernels.ScaleShift(src, scale, shift, dst);
             }
         }
     }
@@ -126,13 +140,27 @@ public sealed class BatchNorm2d : Layer
         return s;
     }
 
-    public override Tensor Backward(Tensor gradOutput)
+    public override Tensor Backward(Tensor gradOutput) => BackwardFused(gradOutput, inPlace: false);
+
+    /// <summary>
+    /// The gradient with respect to relu's input, dy·(y &gt; 0), from the last fused backward: what a residual block's
+    /// shortcut receives. Null unless the forward was fused with a ReLU.
+    /// </summary>
+    internal Tensor? MaskedGradOutput => _relu ? _maskedGrad : null;
+
+    /// <summary>
+    /// Backward of <see cref="ForwardFused"/>. With <paramref name="inPlace"/>, the input gradient overwrites the masked
+    /// gradient buffer (saving a tensor) and <see cref="MaskedGradOutput"/> is not valid afterwards.
+    /// </summary>
+    internal Tensor BackwardFused(Tensor gradOutput, bool inPlace)
     {
         var x = _input ?? throw new InvalidOperationException($"BatchNorm2d '{Name}': Backward was called before Forward.");
         if (!gradOutput.SameShape(x))
             throw new ShapeException($"BatchNorm2d '{Name}': the output gradient {gradOutput.Shape} does not match the output {x.Shape}.");
         _gradOutput = gradOutput;
-        var gradInput = Tensor.Reuse(ref _gradInput, x.N, x.C, x.H, x.W);
+        if (_relu) Tensor.Reuse(ref _maskedGrad, x.N, x.C, x.H, x.W);
+        _inPlace = inPlace && _relu;
+        var gradInput = _inPlace ? _maskedGrad! : Tensor.Reuse(ref _gradInput, x.N, x.C, x.H, x.W);
         Engine.ParallelFor(Channels, _backwardPart ??= BackwardPart);
         return gradInput;
     }
@@ -140,14 +168,21 @@ public sealed class BatchNorm2d : Layer
     private void BackwardPart(int part, int begin, int end)
     {
         var x = _input!;
-        var dy = _gradOutput!;
-        var dx = _gradInput!;
+        var dyIn = _gradOutput!;
+        var dy = _relu ? _maskedGrad! : dyIn;
+        var dx = _inPlace ? _maskedGrad! : _gradInput!;
         int plane = x.H * x.W, n = x.N;
         long count = (long)n * plane;
         var gamma = Weight.Value.Data;
         for (int c = begin; c < end; c++)
         {
             float mean = _mean[c], invStd = _invStd[c];
+            if (_relu)
+                for (int i = 0; i < n; i++)
+                {
+                    int at = (i * x.C + c) * plane;
+                    Kernels.ReluBackward(dyIn.Data.AsSpan(at, plane), _output!.Data.AsSpan(at, plane), dy.Data.AsSpan(at, plane));
+                }
             // sum(dy) and sum(dy·x̂), x̂ = (x - mean)·invStd
             double sumDy = 0, sumDyXc = 0;
             for (int i = 0; i < n; i++)
@@ -166,9 +201,9 @@ public sealed class BatchNorm2d : Layer
                 var d = dx.Data.AsSpan((i * x.C + c) * plane, plane);
                 if (_trainingPass)
                 {
-                    // dx = γ·invStd·(dy − mean(dy) − x̂·mean(dy·x̂))
+                    // dx = γ·invStd·(dy − mean(dy) − x̂·mean(dy·x̂)), element by element, so it may overwrite dy
                     float meanDy = (float)(sumDy / count), k = sumDyXhat / count * invStd;
-                    for (int j = 0; j < plane; j++) d[j] = scale * (g[j] - meanDy - (xs[j] - mean) * k);
+                    Kernels.BatchNormInputGradient(g, xs, scale, meanDy, mean, k, d);
                 }
                 else
                     System.Numerics.Tensors.TensorPrimitives.Multiply(g, scale, d);

@@ -42,41 +42,70 @@ public sealed class Conv2d : Layer
     private Tensor? _input, _output, _gradOutput, _gradInput;
     private float[]?[] _weightGradParts = [];
     private float[]?[] _biasGradParts = [];
+    private float[] _packedWeight = [], _flippedWeight = [], _packedFlipped = [];
     private Action<int, int, int>? _forwardPart, _backwardPart;
 
-    /// <summary>A 1x1 stride-1 unpadded convolution reads the image itself as its column matrix.</summary>
-    private bool Pointwise => KernelSize == 1 && Stride == 1 && Padding == 0;
+    private int ColumnRows => InChannels * KernelSize * KernelSize;
+
+    /// <summary>With stride 1, the input gradient is itself a convolution of the output gradient (transposed, flipped kernel).</summary>
+    private bool BackwardAsConvolution => Stride == 1 && Padding <= KernelSize - 1;
 
     public override Tensor Forward(Tensor input, bool training)
     {
         var (oc, oh, ow) = OutputShape(input.C, input.H, input.W);
         var output = Tensor.Reuse(ref _output, input.N, oc, oh, ow);
         _input = input;
+        int k = ColumnRows;
+        if (_packedWeight.Length != Gemm.PackedALength(OutChannels, k)) _packedWeight = new float[Gemm.PackedALength(OutChannels, k)];
+        Gemm.PackWholeA(false, Weight.Value.Data, k, OutChannels, k, _packedWeight);
         Engine.ParallelFor(input.N, _forwardPart ??= ForwardPart);
         return output;
     }
 
-    private void ForwardPart(int part, int begin, int end)
+    private unsafe void ForwardPart(int part, int begin, int end)
     {
         var x = _input!;
         var y = _output!;
-        int k = InChannels * KernelSize * KernelSize, pixels = y.H * y.W;
-        float[]? columns = Pointwise ? null : Engine.Scratch(0, k * pixels);
-        var weight = Weight.Value.Data;
-        for (int n = begin; n < end; n++)
-        {
-            ReadOnlySpan<float> b = x.Data.AsSpan(n * x.SampleSize, x.SampleSize);
-            if (columns is not null)
+        fixed (float* px = x.Data, py = y.Data, pw = _packedWeight)
+            for (int n = begin; n < end; n++)
             {
-                Im2Col.Unfold(b, InChannels, x.H, x.W, KernelSize, Stride, Padding, y.H, y.W, columns);
-                b = columns.AsSpan(0, k * pixels);
+                float* yn = py + (long)n * y.SampleSize;
+                Convolve(px + (long)n * x.SampleSize, InChannels, x.H, x.W, pw, OutChannels, KernelSize, Stride, Padding, y.H, y.W, yn);
+                if (Bias is not null)
+                    for (int o = 0; o < OutChannels; o++)
+                    {
+                        var plane = new Span<float>(yn + o * y.H * y.W, y.H * y.W);
+                        System.Numerics.Tensors.TensorPrimitives.Add(plane, Bias.Value.Data[o], plane);
+                    }
             }
-            var yn = y.Data.AsSpan(n * y.SampleSize, y.SampleSize);
-            Gemm.Multiply(false, false, OutChannels, pixels, k, weight, k, b, pixels, yn, pixels, accumulate: false);
-            if (Bias is not null)
-                for (int o = 0; o < OutChannels; o++)
-                    System.Numerics.Tensors.TensorPrimitives.Add(yn.Slice(o * pixels, pixels), Bias.Value.Data[o], yn.Slice(o * pixels, pixels));
+    }
+
+    /// <summary>
+    /// One image [cin, h, w] convolved into [m, oh, ow] by weights packed with <see cref="Gemm.PackWholeA"/>: the column
+    /// matrix is never materialized, im2col writes straight into GEMM panels a block of pixels at a time.
+    /// </summary>
+    private static unsafe void Convolve(float* image, int cin, int h, int w, float* packedWeight, int m, int kernel, int stride, int padding, int oh, int ow, float* output)
+    {
+        if (DirectConv.Supports(stride, ow))
+        {
+            DirectConv.Convolve(image, cin, h, w, packedWeight, m, kernel, padding, oh, ow, output);
+            return;
         }
+        int k = cin * kernel * kernel, pixels = oh * ow, nr = Gemm.PanelWidth;
+        int nc = Math.Min(Gemm.RoundUp(pixels, nr), 8 * nr);
+        int kBlocks = (k + 255) / 256, kcStep = (k + kBlocks - 1) / kBlocks;
+        float[] panels = Engine.Scratch(6, kcStep * nc);
+        fixed (float* bp = panels)
+            for (int jc = 0; jc < pixels; jc += nc)
+            {
+                int ncur = Math.Min(nc, pixels - jc);
+                for (int pc = 0; pc < k; pc += kcStep)
+                {
+                    int kc = Math.Min(kcStep, k - pc);
+                    Im2Col.PackPanels(image, h, w, kernel, stride, padding, oh, ow, pc, kc, jc, ncur, nr, bp);
+                    Gemm.MultiplyPanels(m, ncur, kc, packedWeight + (long)pc * Gemm.Mr, k * Gemm.Mr, bp, output + jc, pixels, add: pc > 0);
+                }
+            }
     }
 
     public override Tensor Backward(Tensor gradOutput)
@@ -89,6 +118,19 @@ public sealed class Conv2d : Layer
         var gradInput = Tensor.Reuse(ref _gradInput, x.N, x.C, x.H, x.W);
         int parts = Engine.Parts(x.N);
         if (_weightGradParts.Length < parts) { _weightGradParts = new float[parts][]; _biasGradParts = new float[parts][]; }
+        if (BackwardAsConvolution)
+        {
+            // W'[c, o, ky, kx] = W[o, c, k-1-ky, k-1-kx], packed as the weights of a Cout -> Cin convolution.
+            int kk = KernelSize * KernelSize, rows = OutChannels * kk;
+            if (_flippedWeight.Length != Weight.Value.Length) _flippedWeight = new float[Weight.Value.Length];
+            var wsrc = Weight.Value.Data;
+            for (int o = 0; o < OutChannels; o++)
+                for (int c = 0; c < InChannels; c++)
+                    for (int t = 0; t < kk; t++)
+                        _flippedWeight[(c * OutChannels + o) * kk + t] = wsrc[(o * InChannels + c) * kk + (kk - 1 - t)];
+            if (_packedFlipped.Length != Gemm.PackedALength(InChannels, rows)) _packedFlipped = new float[Gemm.PackedALength(InChannels, rows)];
+            Gemm.PackWholeA(false, _flippedWeight, rows, InChannels, rows, _packedFlipped);
+        }
         Engine.ParallelFor(x.N, _backwardPart ??= BackwardPart);
         // Partial sums are added in part order: deterministic for a given thread count.
         var wg = Weight.Grad.Data;
@@ -103,19 +145,26 @@ public sealed class Conv2d : Layer
         return gradInput;
     }
 
-    private void BackwardPart(int part, int begin, int end)
+    private unsafe void BackwardPart(int part, int begin, int end)
     {
         var x = _input!;
         var dy = _gradOutput!;
         var dx = _gradInput!;
-        int k = InChannels * KernelSize * KernelSize, pixels = dy.H * dy.W;
-        float[]? columns = Pointwise ? null : Engine.Scratch(0, k * pixels);
-        float[]? gradColumns = Pointwise ? null : Engine.Scratch(1, k * pixels);
+        int k = ColumnRows, pixels = dy.H * dy.W;
+        bool pointwise = KernelSize == 1 && Stride == 1 && Padding == 0;
+        bool direct = DirectConv.Supports(Stride, dy.W) && BackwardAsConvolution;
+        float[]? columns = pointwise || direct ? null : Engine.Scratch(0, k * pixels);
+        float[]? gradColumns = BackwardAsConvolution ? null : Engine.Scratch(1, k * pixels);
         var weightGrad = Engine.Scratch(2, OutChannels * k);
         var biasGrad = Engine.Scratch(3, OutChannels);
         _weightGradParts[part] = weightGrad;
         _biasGradParts[part] = biasGrad;
         var weight = Weight.Value.Data;
+        if (DirectConv.Supports(Stride, dy.W) && BackwardAsConvolution)
+        {
+            DirectBackwardPart(begin, end, weightGrad, biasGrad);
+            return;
+        }
         for (int n = begin; n < end; n++)
         {
             ReadOnlySpan<float> xn = x.Data.AsSpan(n * x.SampleSize, x.SampleSize);
@@ -135,14 +184,44 @@ public sealed class Conv2d : Layer
                     float s = System.Numerics.Tensors.TensorPrimitives.Sum(dyn.Slice(o * pixels, pixels));
                     biasGrad[o] = n == begin ? s : biasGrad[o] + s;
                 }
-            // dcol = Wᵀ · dY_n, folded back onto the image
             if (gradColumns is null)
-                Gemm.Multiply(true, false, k, pixels, OutChannels, weight, k, dyn, pixels, dxn, pixels, accumulate: false);
+            {
+                fixed (float* pdy = dyn, pdx = dxn, pw = _packedFlipped)
+                    Convolve(pdy, OutChannels, dy.H, dy.W, pw, InChannels, KernelSize, 1, KernelSize - 1 - Padding, x.H, x.W, pdx);
+            }
             else
             {
+                // dcol = Wᵀ · dY_n, folded back onto the image
                 Gemm.Multiply(true, false, k, pixels, OutChannels, weight, k, dyn, pixels, gradColumns, pixels, accumulate: false);
                 Im2Col.Fold(gradColumns, InChannels, x.H, x.W, KernelSize, Stride, Padding, dy.H, dy.W, dxn);
             }
+        }
+    }
+
+    /// <summary>Stride-1 backward without im2col: weight gradient by <see cref="DirectConv"/>, input gradient as a direct convolution.</summary>
+    private unsafe void DirectBackwardPart(int begin, int end, float[] weightGrad, float[] biasGrad)
+    {
+        var x = _input!;
+        var dy = _gradOutput!;
+        var dx = _gradInput!;
+        int k = ColumnRows, pixels = dy.H * dy.W;
+        var acc = Engine.Scratch(0, DirectConv.AccumulatorLength(OutChannels, InChannels, KernelSize));
+        Array.Clear(acc, 0, DirectConv.AccumulatorLength(OutChannels, InChannels, KernelSize));
+        fixed (float* px = x.Data, pdy = dy.Data, pdx = dx.Data, pacc = acc, pwg = weightGrad, pw = _packedFlipped)
+        {
+            for (int n = begin; n < end; n++)
+            {
+                float* dyn = pdy + (long)n * dy.SampleSize;
+                DirectConv.AccumulateWeightGradient(px + (long)n * x.SampleSize, InChannels, x.H, x.W, dyn, OutChannels, KernelSize, Padding, dy.H, dy.W, pacc);
+                if (Bias is not null)
+                    for (int o = 0; o < OutChannels; o++)
+                    {
+                        float s = System.Numerics.Tensors.TensorPrimitives.Sum(new ReadOnlySpan<float>(dyn + o * pixels, pixels));
+                        biasGrad[o] = n == begin ? s : biasGrad[o] + s;
+                    }
+                Convolve(dyn, OutChannels, dy.H, dy.W, pw, InChannels, KernelSize, 1, KernelSize - 1 - Padding, x.H, x.W, pdx + (long)n * dx.SampleSize);
+            }
+            DirectConv.ReduceWeightGradient(pacc, OutChannels * k, pwg);
         }
     }
 }

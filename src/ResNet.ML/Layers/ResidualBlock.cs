@@ -44,38 +44,26 @@ public abstract class ResidualBlock : Layer
         return s;
     }
 
-    private Tensor? _input, _output, _gradBranchOut, _gradInput;
-    private Tensor?[] _activations = [], _gradActivations = [];
-    private Action<int, int, int>? _addReluPart, _reluPart, _reluBackPart, _sumPart;
-    private Tensor? _a, _b, _c;
+    private Tensor? _input, _output, _shortcutGrad;
+    private Action<int, int, int>? _sumPart;
+    private Tensor? _sumInto, _sumFrom;
 
+    // Each BN runs fused with the ReLU after it (and the last one with the shortcut add), so a block keeps only its
+    // convolution outputs and BN outputs: no separate ReLU, sum or mask tensors.
     public override Tensor Forward(Tensor input, bool training)
     {
         OutputShape(input.C, input.H, input.W);
         _input = input;
-        if (_activations.Length != Branch.Count - 1) { _activations = new Tensor?[Branch.Count - 1]; _gradActivations = new Tensor?[Branch.Count - 1]; }
         var h = input;
-        for (int i = 0; i < Branch.Count; i++)
+        for (int i = 0; i < Branch.Count - 1; i++)
         {
             var (conv, bn) = Branch[i];
-            h = bn.Forward(conv.Forward(h, training), training);
-            if (i < Branch.Count - 1)
-            {
-                var act = Tensor.Reuse(ref _activations[i], h.N, h.C, h.H, h.W);
-                RunElementwise(h, null, act, _reluPart ??= (_, b, e) => Kernels.Relu(_a!.Data.AsSpan(b, e - b), _c!.Data.AsSpan(b, e - b)));
-                h = act;
-            }
+            h = bn.ForwardFused(conv.Forward(h, training), training, residual: null, relu: true);
         }
-        var output = Tensor.Reuse(ref _output, h.N, h.C, h.H, h.W);
-        if (Plain)
-            RunElementwise(h, null, output, _reluPart ??= (_, b, e) => Kernels.Relu(_a!.Data.AsSpan(b, e - b), _c!.Data.AsSpan(b, e - b)));
-        else
-        {
-            var shortcut = Shortcut?.Forward(input, training) ?? input;
-            RunElementwise(h, shortcut, output, _addReluPart ??= (_, b, e) =>
-                Kernels.AddRelu(_a!.Data.AsSpan(b, e - b), _b!.Data.AsSpan(b, e - b), _c!.Data.AsSpan(b, e - b)));
-        }
-        return output;
+        var shortcut = Plain ? null : Shortcut?.Forward(input, training) ?? input;
+        var (lastConv, lastBn) = Branch[^1];
+        _output = lastBn.ForwardFused(lastConv.Forward(h, training), training, shortcut, relu: true);
+        return _output;
     }
 
     public override Tensor Backward(Tensor gradOutput)
@@ -84,37 +72,23 @@ public abstract class ResidualBlock : Layer
         var y = _output!;
         if (!gradOutput.SameShape(y))
             throw new ShapeException($"Block '{Name}': the output gradient {gradOutput.Shape} does not match the output {y.Shape}.");
-        // The final ReLU's gradient flows into both the branch and the shortcut.
-        var g = Tensor.Reuse(ref _gradBranchOut, y.N, y.C, y.H, y.W);
-        RunElementwise(gradOutput, y, g, _reluBackPart ??= ReluBackwardPart);
-        for (int i = Branch.Count - 1; i >= 0; i--)
+        var (lastConv, lastBn) = Branch[^1];
+        // The final ReLU's gradient (masked) flows into both the branch and the shortcut.
+        var g = lastConv.Backward(lastBn.BackwardFused(gradOutput, inPlace: false));
+        var masked = lastBn.MaskedGradOutput!;
+        for (int i = Branch.Count - 2; i >= 0; i--)
         {
             var (conv, bn) = Branch[i];
-            var gi = conv.Backward(bn.Backward(g));
-            if (i > 0)
-            {
-                var act = _activations[i - 1]!;
-                g = Tensor.Reuse(ref _gradActivations[i - 1], act.N, act.C, act.H, act.W);
-                RunElementwise(gi, act, g, _reluBackPart ??= ReluBackwardPart);
-            }
-            else g = gi;
+            g = conv.Backward(bn.BackwardFused(g, inPlace: true));
         }
         if (Plain) return g;
-        var gradShortcut = Shortcut?.Backward(_gradBranchOut!) ?? _gradBranchOut!;
-        var dx = Tensor.Reuse(ref _gradInput, x.N, x.C, x.H, x.W);
-        RunElementwise(g, gradShortcut, dx, _sumPart ??= (_, b, e) =>
-            System.Numerics.Tensors.TensorPrimitives.Add(_a!.Data.AsSpan(b, e - b), _b!.Data.AsSpan(b, e - b), _c!.Data.AsSpan(b, e - b)));
-        return dx;
-    }
-
-    private void ReluBackwardPart(int part, int begin, int end) =>
-        Kernels.ReluBackward(_a!.Data.AsSpan(begin, end - begin), _b!.Data.AsSpan(begin, end - begin), _c!.Data.AsSpan(begin, end - begin));
-
-    private void RunElementwise(Tensor a, Tensor? b, Tensor c, Action<int, int, int> body)
-    {
-        (_a, _b, _c) = (a, b, c);
-        Engine.ParallelFor(c.Length, body);
-        (_a, _b, _c) = (null, null, null);
+        _shortcutGrad = Shortcut?.Backward(masked) ?? masked;
+        // g is the first convolution's own input-gradient buffer, free to take the sum.
+        (_sumInto, _sumFrom) = (g, _shortcutGrad);
+        Engine.ParallelFor(g.Length, _sumPart ??= (_, b, e) =>
+            System.Numerics.Tensors.TensorPrimitives.Add(_sumInto!.Data.AsSpan(b, e - b), _sumFrom!.Data.AsSpan(b, e - b), _sumInto!.Data.AsSpan(b, e - b)));
+        (_sumInto, _sumFrom) = (null, null);
+        return g;
     }
 }
 

@@ -101,6 +101,15 @@ public sealed class OnnxPredictor : IDisposable
         return new OnnxPredictor(so => new InferenceSession(model, so), source, options);
     }
 
+    /// <summary>Loads an ONNX model from a stream (read to its end); <paramref name="source"/> names it in error messages.</summary>
+    public static OnnxPredictor FromStream(Stream model, OnnxPredictorOptions? options = null, string source = "the ONNX model stream")
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        using var buffer = new MemoryStream();
+        model.CopyTo(buffer);
+        return FromBytes(buffer.ToArray(), options, source);
+    }
+
     /// <summary>The file (or description) the model came from.</summary>
     public string Source { get; }
 

@@ -72,4 +72,50 @@ internal static class Im2Col
     }
 
     private static int CeilDiv(int a, int b) => a >= 0 ? (a + b - 1) / b : -((-a) / b);
+
+    /// <summary>
+    /// im2col straight into GEMM panel layout: rows [k0, k0+kc) of the column matrix, pixels [j0, j0+nc), in panels of
+    /// <paramref name="nr"/> pixels (panel at jr·kc, element (p, j) at p·nr + j), zero beyond the image and past nc.
+    /// </summary>
+    public static unsafe void PackPanels(float* image, int height, int width, int kernel, int stride, int padding,
+        int outH, int outW, int k0, int kc, int j0, int nc, int nr, float* dst)
+    {
+        int plane = height * width;
+        for (int jr = 0; jr < nc; jr += nr)
+        {
+            float* panel = dst + (long)jr * kc;
+            int count = Math.Min(nr, nc - jr);
+            int firstPixel = j0 + jr;
+            for (int p = 0; p < kc; p++)
+            {
+                int row = k0 + p;
+                int kx = row % kernel, ky = row / kernel % kernel, c = row / (kernel * kernel);
+                float* src = image + (long)c * plane;
+                float* d = panel + p * nr;
+                int j = 0;
+                while (j < count)
+                {
+                    int pixel = firstPixel + j;
+                    int oy = pixel / outW, ox = pixel - oy * outW;
+                    int run = Math.Min(count - j, outW - ox);   // pixels left on this output row
+                    int iy = oy * stride - padding + ky;
+                    if ((uint)iy >= (uint)height)
+                    {
+                        for (int t = 0; t < run; t++) d[j + t] = 0;
+                    }
+                    else
+                    {
+                        float* srcRow = src + (long)iy * width;
+                        int ix = ox * stride - padding + kx;
+                        if (stride == 1 && ix >= 0 && ix + run <= width)
+                            Buffer.MemoryCopy(srcRow + ix, d + j, run * 4L, run * 4L);
+                        else
+                            for (int t = 0; t < run; t++, ix += stride) d[j + t] = (uint)ix < (uint)width ? srcRow[ix] : 0f;
+                    }
+                    j += run;
+                }
+                for (; j < nr; j++) d[j] = 0;
+            }
+        }
+    }
 }

@@ -49,4 +49,47 @@ internal static class Kernels
         }
         for (; i < x.Length; i++) y[i] = MathF.FusedMultiplyAdd(x[i], scale, shift);
     }
+
+    /// <summary>y = max(x·scale + shift, 0).</summary>
+    public static void ScaleShiftRelu(ReadOnlySpan<float> x, float scale, float shift, Span<float> y)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var s = Vector512.Create(scale); var t = Vector512.Create(shift);
+            for (; i <= x.Length - 16; i += 16)
+                Vector512.Max(Vector512.FusedMultiplyAdd(Vector512.Create(x.Slice(i, 16)), s, t), Vector512<float>.Zero).CopyTo(y.Slice(i, 16));
+        }
+        for (; i < x.Length; i++) y[i] = MathF.Max(MathF.FusedMultiplyAdd(x[i], scale, shift), 0f);
+    }
+
+    /// <summary>y = x·scale + shift + r, then max(·, 0) when <paramref name="relu"/>.</summary>
+    public static void ScaleShiftAddRelu(ReadOnlySpan<float> x, float scale, float shift, ReadOnlySpan<float> r, Span<float> y, bool relu)
+    {
+        int i = 0;
+        float floor = relu ? 0f : float.NegativeInfinity;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var s = Vector512.Create(scale); var t = Vector512.Create(shift); var f = Vector512.Create(floor);
+            for (; i <= x.Length - 16; i += 16)
+                Vector512.Max(Vector512.FusedMultiplyAdd(Vector512.Create(x.Slice(i, 16)), s, t) + Vector512.Create(r.Slice(i, 16)), f).CopyTo(y.Slice(i, 16));
+        }
+        for (; i < x.Length; i++) y[i] = MathF.Max(MathF.FusedMultiplyAdd(x[i], scale, shift) + r[i], floor);
+    }
+
+    /// <summary>dx = scale·(dy − meanDy − (x − mean)·k); <paramref name="dx"/> may be <paramref name="dy"/>.</summary>
+    public static void BatchNormInputGradient(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, float scale, float meanDy, float mean, float k, Span<float> dx)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var vs = Vector512.Create(scale); var vmd = Vector512.Create(meanDy); var vm = Vector512.Create(mean); var vk = Vector512.Create(k);
+            for (; i <= dy.Length - 16; i += 16)
+            {
+                var xc = Vector512.Create(x.Slice(i, 16)) - vm;
+                (vs * (Vector512.Create(dy.Slice(i, 16)) - vmd - xc * vk)).CopyTo(dx.Slice(i, 16));
+            }
+        }
+        for (; i < dy.Length; i++) dx[i] = scale * (dy[i] - meanDy - (x[i] - mean) * k);
+    }
 }

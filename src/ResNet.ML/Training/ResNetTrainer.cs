@@ -126,7 +126,8 @@ public sealed class ResNetTrainer
             SetBackboneFrozen(network, frozen: run.Epoch < o.FreezeBackboneEpochs);
             int step = run.StepInEpoch;
             stopwatch.Restart();
-            foreach (var batch in train.ReadEpoch(run.Epoch, run.StepInEpoch, o.BatchSize, training: true, o.Seed, ct))
+            // The reader is not given the token: cancellation is honored between steps, where a checkpoint can be written.
+            foreach (var batch in train.ReadEpoch(run.Epoch, run.StepInEpoch, o.BatchSize, training: true, o.Seed))
             {
                 step++;
                 CheckBatch(batch, train, run.Epoch, step);
@@ -168,7 +169,7 @@ public sealed class ResNetTrainer
                 throw new ArgumentException($"The training data yielded {step} batches in epoch {run.Epoch + 1}, not the {stepsPerEpoch} its {train.Count} images make; a source must give the same images every epoch.");
 
             double epochSeconds = run.EpochSeconds + stopwatch.Elapsed.TotalSeconds;
-            EvaluationResult? val = validation is null ? null : Evaluate(network, normalization, validation, Math.Max(o.BatchSize, 64), ct: ct);
+            EvaluationResult? val = validation is null ? null : Evaluate(network, normalization, validation, Math.Max(o.BatchSize, 64));
             var metrics = new EpochMetrics(run.Epoch + 1, run.EpochLossSum / run.EpochSeen, (double)run.EpochCorrect / run.EpochSeen,
                 val?.Loss, val?.Top1Accuracy, val?.Top5Accuracy, schedule.At(Math.Max(run.GlobalStep - 1, 0)),
                 epochSeconds, run.EpochSeen / Math.Max(epochSeconds, 1e-9));

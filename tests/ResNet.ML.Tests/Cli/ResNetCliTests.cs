@@ -99,6 +99,19 @@ public sealed class ResNetCliTests
     }
 
     [TestMethod]
+    public void Train_WithoutData_UsesTheEmbeddedFashionMnistSubset()
+    {
+        string output = TempFolder();
+        var r = Run("train", "--arch", TinyArchitecture, "--limit", "100", "--epochs", "1", "--batch-size", "25", "--output", output);
+        Assert.AreEqual(0, r.Code, r.Err);
+        StringAssert.Contains(r.Out, "Fashion-MNIST subset");
+        StringAssert.Contains(r.Out, "100 images of [1, 28, 28], 10 classes");
+        var model = TrainedModel.LoadWeights(Path.Combine(output, "model.safetensors"));
+        Assert.AreEqual("T-shirt/top", model.ClassNames[0]);
+        Assert.AreEqual(28, model.Height);
+    }
+
+    [TestMethod]
     public void Export_FreshSeededModel_ToOnnxAndSafetensors()
     {
         string folder = TempFolder();

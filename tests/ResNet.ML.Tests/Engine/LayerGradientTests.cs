@@ -6,6 +6,10 @@ namespace ResNet.ML.Tests.Engine;
 public class LayerGradientTests
 {
     [TestMethod] public void Conv3x3Stride1OddSizes() => GradientCheck.Run(new Conv2d("c", 3, 4, 3, 1, 1), 2, 3, 7, 5);
+    // Widths that are multiples of 16 take the direct (no im2col) path: odd piece counts, channels not a multiple of 8.
+    [TestMethod] public void Conv3x3DirectPath() => GradientCheck.Run(new Conv2d("c", 3, 10, 3, 1, 1), 2, 3, 5, 16, seed: 31);
+    [TestMethod] public void Conv5x5DirectPathWithBias() => GradientCheck.Run(new Conv2d("c", 2, 9, 5, 1, 2, bias: true), 1, 2, 3, 32, seed: 32);
+    [TestMethod] public void Conv3x3Stride1Batch1NoPadding() => GradientCheck.Run(new Conv2d("c", 3, 4, 3, 1, 0), 1, 3, 6, 18, seed: 33);
     [TestMethod] public void Conv3x3Stride2Batch1WithBias() => GradientCheck.Run(new Conv2d("c", 3, 5, 3, 2, 1, bias: true), 1, 3, 7, 6, seed: 2);
     [TestMethod] public void Conv1x1() => GradientCheck.Run(new Conv2d("c", 5, 3, 1), 2, 5, 3, 4, seed: 3);
     [TestMethod] public void Conv1x1Stride2() => GradientCheck.Run(new Conv2d("c", 4, 6, 1, 2), 3, 4, 5, 5, seed: 4);

@@ -1,0 +1,99 @@
+using Google.Protobuf;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.OnnxRuntime;
+using ResNet.ML.MLNet.Mappings;
+using ResNet.ML.Onnx.Proto;
+#if MLNET_IMAGEANALYTICS
+using Microsoft.ML.Transforms.Image;
+#endif
+
+namespace ResNet.ML.MLNet.Scoring;
+
+/// <summary>
+/// Builds the fitted model from ML.NET's own transforms: ApplyOnnxModel scores the exported network and gives
+/// <c>Score</c>; a first-slot CustomMapping and MapValueToKey turn the predicted class into <c>PredictedLabel</c>, a key
+/// with the label's key values; encoded images are decoded by a CustomMapping. Every part is saved and loaded by
+/// ML.NET itself (CustomMapping records this assembly), so <c>Model.Save</c>/<c>Load</c> need nothing from the user.
+/// </summary>
+internal static class ScoringPipeline
+{
+    public const string ScoreColumn = "Score";
+    public const string PredictedLabelColumn = "PredictedLabel";
+    private const string ResizedImage = "ResNet.ML.ResizedImage";
+
+    /// <summary>The ONNX graph input name the network's pixels come in under, for a feature column of this kind.</summary>
+    public static string NetworkInputName(FeatureKind kind, string featureColumn) => kind switch
+    {
+        FeatureKind.Pixels => featureColumn,
+        FeatureKind.Image => ScoringColumns.Pixels,
+        _ => ScoringGraph.NetworkInput,
+    };
+
+    /// <summary>ML.NET transforms (ImageAnalytics) that turn an MLImage column into the pixel column the network reads.</summary>
+    public static IEstimator<ITransformer> ImageToPixels(MLContext ml, string featureColumn, ImageShape shape)
+    {
+#if MLNET_IMAGEANALYTICS
+        return ml.Transforms.ResizeImages(ResizedImage, shape.Width, shape.Height, featureColumn)
+            .Append(ml.Transforms.ExtractPixels(ScoringColumns.Pixels, ResizedImage,
+                colorsToExtract: ImagePixelExtractingEstimator.ColorBits.Rgb,
+                orderOfExtraction: ImagePixelExtractingEstimator.ColorsOrder.ARGB))
+            .Append(ml.Transforms.DropColumns(ResizedImage));
+#else
+        throw new PlatformNotSupportedException($"MLImage columns need ML.NET's ImageAnalytics, which this build of ResNet.ML.MLNet was made without ({ml}, {featureColumn}, {shape}).");
+#endif
+    }
+
+    /// <summary>
+    /// The GPU to hand ApplyOnnxModel. ML.NET falls back to the CPU only when ONNX Runtime reports a CUDA error, but an
+    /// ONNX Runtime built without CUDA (the CPU packages, the npm build here) lacks the entry point altogether, which
+    /// ML.NET does not catch; so without a CUDA provider the fallback is taken here, or the option is refused.
+    /// </summary>
+    private static int? ResolveGpu(int? gpuDeviceId, bool fallbackToCpu)
+    {
+        if (gpuDeviceId is null) return null;
+        if (OrtEnv.Instance().GetAvailableProviders().Contains("CUDAExecutionProvider")) return gpuDeviceId;
+        if (fallbackToCpu) return null;
+        throw new InvalidOperationException(
+            $"Option GpuDeviceId is {gpuDeviceId}, but this ONNX Runtime has no CUDA execution provider (it offers {string.Join(", ", OrtEnv.Instance().GetAvailableProviders())}); " +
+            "use the GPU package (-p:OnnxRuntimeSource=nuget-gpu) or set FallbackToCpu to score on the CPU.");
+    }
+
+    public static ITransformer Fit(MLContext ml, IDataView data, string featureColumn, FeatureKind kind, ImageShape shape,
+        int resizeMode, KeyValueTable keyValues, ModelProto network, int? gpuDeviceId, bool fallbackToCpu)
+    {
+        var temporaries = new List<string> { ScoringColumns.PredictedValueVector, ScoringColumns.PredictedValue };
+        IEstimator<ITransformer>? front = null;
+        string[] onnxInputs;
+        switch (kind)
+        {
+            case FeatureKind.Pixels:
+                onnxInputs = [featureColumn];
+                break;
+            case FeatureKind.EncodedImage:
+                var target = new MemoryStream(ScoringGraph.DecodeTargetModel(shape, resizeMode).ToByteArray());
+                front = ml.Transforms.CopyColumns(ScoringColumns.ImageBytes, featureColumn)
+                    .Append(ml.Transforms.ApplyOnnxModel([ScoringColumns.DecodeTarget], [ScoringColumns.ImageBytes], target))
+                    .Append(ml.Transforms.CustomMapping<EncodedImageRow, DecodedImageRow>(DecodeImage.Map, DecodeImage.Contract));
+                onnxInputs = [ScoringColumns.Pixels];
+                temporaries.AddRange([ScoringColumns.ImageBytes, ScoringColumns.DecodeTarget, ScoringColumns.Pixels]);
+                break;
+            case FeatureKind.Image:
+                front = ImageToPixels(ml, featureColumn, shape);
+                onnxInputs = [ScoringColumns.Pixels];
+                temporaries.Add(ScoringColumns.Pixels);
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(kind), kind, null);
+        }
+
+        gpuDeviceId = ResolveGpu(gpuDeviceId, fallbackToCpu);
+        var model = new MemoryStream(network.ToByteArray());
+        var scorer = ml.Transforms.ApplyOnnxModel([ScoreColumn, ScoringColumns.PredictedValueVector], onnxInputs, model, gpuDeviceId, fallbackToCpu);
+        IEstimator<ITransformer> pipeline = front is null ? scorer : front.Append(scorer);
+        return pipeline
+            .Append(keyValues.PredictedLabel(ml, PredictedLabelColumn))
+            .Append(ml.Transforms.DropColumns([.. temporaries]))
+            .Fit(data);
+    }
+}

@@ -1,0 +1,98 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using ResNet.ML.Data;
+
+namespace ResNet.ML.MLNet.Training;
+
+/// <summary>
+/// Reads an IDataView's label and feature columns through one cursor into a ResNet.ML <see cref="ImageDataset"/>, which
+/// the core trainer then shuffles, augments, splits and batches. Pixel vectors are kept as floats; encoded images are
+/// kept encoded and decoded (and resized) on every read, so memory stays at the size of the encoded files.
+/// Rows whose label is missing (key 0) are skipped, as ML.NET's trainers skip them.
+/// </summary>
+internal static class DataViewImages
+{
+    public static ImageDataset Read(IDataView data, DataViewSchema.Column label, DataViewSchema.Column features, FeatureKind kind,
+        ImageShape shape, ResizeMode resize, IReadOnlyList<string> classNames, string what, CancellationToken cancellationToken)
+    {
+        return kind switch
+        {
+            FeatureKind.Pixels => ReadPixels(data, label, features, shape, classNames, what, cancellationToken),
+            FeatureKind.EncodedImage => ReadEncoded(data, label, features, shape, resize, classNames, what, cancellationToken),
+            _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Image columns are turned into pixels by ML.NET's transforms before reading."),
+        };
+    }
+
+    private static ImageDataset ReadPixels(IDataView data, DataViewSchema.Column label, DataViewSchema.Column features, ImageShape shape,
+        IReadOnlyList<string> classNames, string what, CancellationToken cancellationToken)
+    {
+        int size = shape.Size;
+        var pixels = new List<float[]>();
+        var labels = new List<int>();
+        using (var cursor = data.GetRowCursor([label, features]))
+        {
+            var getLabel = cursor.GetGetter<uint>(label);
+            var getFeatures = cursor.GetGetter<VBuffer<float>>(features);
+            uint key = 0;
+            VBuffer<float> buffer = default;
+            while (cursor.MoveNext())
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                getLabel(ref key);
+                if (key == 0) continue;
+                getFeatures(ref buffer);
+                if (buffer.Length != size)
+                    throw new InvalidDataException($"Row {cursor.Position} of {what}: the feature column '{features.Name}' holds {buffer.Length} values, not {size}.");
+                var row = new float[size];
+                buffer.CopyTo(row);
+                pixels.Add(row);
+                labels.Add((int)key - 1);
+            }
+        }
+        if (labels.Count == 0) throw new InvalidDataException($"{what} has no row with a label (column '{label.Name}').");
+        var all = new float[(long)labels.Count * size];
+        for (int i = 0; i < pixels.Count; i++) pixels[i].CopyTo(all, (long)i * size);
+        return ImageDataset.FromFloats(all, [.. labels], shape.Channels, shape.Height, shape.Width, classNames, what);
+    }
+
+    private static ImageDataset ReadEncoded(IDataView data, DataViewSchema.Column label, DataViewSchema.Column features, ImageShape shape,
+        ResizeMode resize, IReadOnlyList<string> classNames, string what, CancellationToken cancellationToken)
+    {
+        var images = new List<byte[]>();
+        var labels = new List<int>();
+        using (var cursor = data.GetRowCursor([label, features]))
+        {
+            var getLabel = cursor.GetGetter<uint>(label);
+            var getFeatures = cursor.GetGetter<VBuffer<byte>>(features);
+            uint key = 0;
+            VBuffer<byte> buffer = default;
+            while (cursor.MoveNext())
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                getLabel(ref key);
+                if (key == 0) continue;
+                getFeatures(ref buffer);
+                var bytes = new byte[buffer.Length];
+                buffer.CopyTo(bytes);
+                images.Add(bytes);
+                labels.Add((int)key - 1);
+            }
+        }
+        if (labels.Count == 0) throw new InvalidDataException($"{what} has no row with a label (column '{label.Name}').");
+        return new EncodedImageDataset(images, labels, shape, resize, classNames, what, features.Name);
+    }
+
+    /// <summary>Encoded images in memory, decoded and resized by ResNet.ML's decoder on each read (thread-safe).</summary>
+    private sealed class EncodedImageDataset(List<byte[]> images, List<int> labels, ImageShape shape, ResizeMode resize,
+        IReadOnlyList<string> classNames, string what, string column)
+        : ImageDataset(shape.Channels, shape.Height, shape.Width, classNames, what)
+    {
+        public override int Count => labels.Count;
+
+        public override int GetLabel(int index) => labels[index];
+
+        public override void ReadPixels(int index, Span<float> destination) =>
+            ImageDecoder.DecodeToChw(images[index], destination, shape.Channels, shape.Height, shape.Width, resize,
+                $"row {index} of {Source}, column '{column}'");
+    }
+}
