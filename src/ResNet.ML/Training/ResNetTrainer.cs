@@ -83,7 +83,7 @@ public sealed class ResNetTrainer
         IProgress<TrainingProgress>? progress, CancellationToken ct)
     {
         var o = _options;
-        if (o.Threads > 0) EngineBridge.SetThreads(o.Threads);
+        EngineBridge.SetThreads(o.Threads > 0 ? o.Threads : Environment.ProcessorCount);
         (train, validation) = PrepareData(train, validation);
         if (o.Channels is int wanted && o.Normalization is { } given && given.Mean.Length != 1 && given.Mean.Length != wanted)
             throw new ArgumentException($"Option Normalization has {given.Mean.Length} channel statistics for {wanted}-channel images.");

@@ -53,6 +53,9 @@ public sealed class TrainedModel
         return ResNetTrainer.Evaluate(Network, Normalization, data, batchSize, ClassNames);
     }
 
+    /// <summary>Evaluates an <see cref="ImageDataset"/> (see <see cref="Evaluate(IImageBatchSource, int)"/>).</summary>
+    public EvaluationResult Evaluate(ImageDataset data, int batchSize = 128) => Evaluate(new ImageDatasetSource(data), batchSize);
+
     /// <summary>Class probabilities for raw CHW images (any count), one row of <see cref="ClassNames"/>.Count per image.</summary>
     public float[] PredictProbabilities(ReadOnlySpan<float> rawImages)
     {
