@@ -65,6 +65,9 @@ if (profile)
     var bw = new double[net.Layers.Count];
     for (int i = net.Layers.Count - 1; i >= 0; i--) { var t = Stopwatch.StartNew(); gg = net.Layers[i].Backward(gg); bw[i] = t.Elapsed.TotalMilliseconds; }
     var o = Stopwatch.StartNew(); sgd.Step(); double optMs = o.Elapsed.TotalMilliseconds;
+    long allocated = GC.GetTotalAllocatedBytes(precise: true);
+    Step();
+    Console.Error.WriteLine($"managed allocation in one training step: {GC.GetTotalAllocatedBytes(precise: true) - allocated} bytes");
     for (int i = 0; i < net.Layers.Count; i++) Console.Error.WriteLine($"{net.Layers[i].Name,-12} fwd {fw[i],8:F2} ms  bwd {bw[i],8:F2} ms");
     Console.Error.WriteLine($"optimizer {optMs:F2} ms; total fwd {fw.Sum():F1} bwd {bw.Sum():F1}");
 }

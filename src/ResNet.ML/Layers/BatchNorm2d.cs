@@ -74,6 +74,7 @@ public sealed class BatchNorm2d : Layer
         return output;
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private void ForwardPart(int part, int begin, int end)
     {
         var x = _input!;
@@ -165,6 +166,7 @@ public sealed class BatchNorm2d : Layer
         return gradInput;
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private void BackwardPart(int part, int begin, int end)
     {
         var x = _input!;

@@ -62,6 +62,7 @@ public sealed class Conv2d : Layer
         return output;
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private unsafe void ForwardPart(int part, int begin, int end)
     {
         var x = _input!;
@@ -84,11 +85,12 @@ public sealed class Conv2d : Layer
     /// One image [cin, h, w] convolved into [m, oh, ow] by weights packed with <see cref="Gemm.PackWholeA"/>: the column
     /// matrix is never materialized, im2col writes straight into GEMM panels a block of pixels at a time.
     /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private static unsafe void Convolve(float* image, int cin, int h, int w, float* packedWeight, int m, int kernel, int stride, int padding, int oh, int ow, float* output)
     {
-        if (DirectConv.Supports(stride, ow))
+        if (DirectConv.Supports(oh, ow))
         {
-            DirectConv.Convolve(image, cin, h, w, packedWeight, m, kernel, padding, oh, ow, output);
+            DirectConv.Convolve(image, cin, h, w, packedWeight, m, kernel, stride, padding, oh, ow, output);
             return;
         }
         int k = cin * kernel * kernel, pixels = oh * ow, nr = Gemm.PanelWidth;
@@ -145,6 +147,7 @@ public sealed class Conv2d : Layer
         return gradInput;
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private unsafe void BackwardPart(int part, int begin, int end)
     {
         var x = _input!;
@@ -152,76 +155,59 @@ public sealed class Conv2d : Layer
         var dx = _gradInput!;
         int k = ColumnRows, pixels = dy.H * dy.W;
         bool pointwise = KernelSize == 1 && Stride == 1 && Padding == 0;
-        bool direct = DirectConv.Supports(Stride, dy.W) && BackwardAsConvolution;
-        float[]? columns = pointwise || direct ? null : Engine.Scratch(0, k * pixels);
+        // Weight gradient: im2col-free when the output tiles into 16-pixel pieces, else dY·colᵀ on an im2col matrix.
+        bool directWeight = DirectConv.Supports(dy.H, dy.W);
+        float[]? columns = pointwise || directWeight ? null : Engine.Scratch(0, k * pixels);
+        float[]? accumulator = directWeight ? Engine.Scratch(0, DirectConv.AccumulatorLength(OutChannels, InChannels, KernelSize)) : null;
+        if (accumulator is not null) Array.Clear(accumulator, 0, DirectConv.AccumulatorLength(OutChannels, InChannels, KernelSize));
         float[]? gradColumns = BackwardAsConvolution ? null : Engine.Scratch(1, k * pixels);
         var weightGrad = Engine.Scratch(2, OutChannels * k);
         var biasGrad = Engine.Scratch(3, OutChannels);
         _weightGradParts[part] = weightGrad;
         _biasGradParts[part] = biasGrad;
         var weight = Weight.Value.Data;
-        if (DirectConv.Supports(Stride, dy.W) && BackwardAsConvolution)
-        {
-            DirectBackwardPart(begin, end, weightGrad, biasGrad);
-            return;
-        }
-        for (int n = begin; n < end; n++)
-        {
-            ReadOnlySpan<float> xn = x.Data.AsSpan(n * x.SampleSize, x.SampleSize);
-            ReadOnlySpan<float> dyn = dy.Data.AsSpan(n * dy.SampleSize, dy.SampleSize);
-            var dxn = dx.Data.AsSpan(n * dx.SampleSize, dx.SampleSize);
-            ReadOnlySpan<float> b = xn;
-            if (columns is not null)
-            {
-                Im2Col.Unfold(xn, InChannels, x.H, x.W, KernelSize, Stride, Padding, dy.H, dy.W, columns);
-                b = columns.AsSpan(0, k * pixels);
-            }
-            // dW += dY_n · colᵀ
-            Gemm.Multiply(false, true, OutChannels, k, pixels, dyn, pixels, b, pixels, weightGrad, k, accumulate: n != begin);
-            if (Bias is not null)
-                for (int o = 0; o < OutChannels; o++)
-                {
-                    float s = System.Numerics.Tensors.TensorPrimitives.Sum(dyn.Slice(o * pixels, pixels));
-                    biasGrad[o] = n == begin ? s : biasGrad[o] + s;
-                }
-            if (gradColumns is null)
-            {
-                fixed (float* pdy = dyn, pdx = dxn, pw = _packedFlipped)
-                    Convolve(pdy, OutChannels, dy.H, dy.W, pw, InChannels, KernelSize, 1, KernelSize - 1 - Padding, x.H, x.W, pdx);
-            }
-            else
-            {
-                // dcol = Wᵀ · dY_n, folded back onto the image
-                Gemm.Multiply(true, false, k, pixels, OutChannels, weight, k, dyn, pixels, gradColumns, pixels, accumulate: false);
-                Im2Col.Fold(gradColumns, InChannels, x.H, x.W, KernelSize, Stride, Padding, dy.H, dy.W, dxn);
-            }
-        }
-    }
-
-    /// <summary>Stride-1 backward without im2col: weight gradient by <see cref="DirectConv"/>, input gradient as a direct convolution.</summary>
-    private unsafe void DirectBackwardPart(int begin, int end, float[] weightGrad, float[] biasGrad)
-    {
-        var x = _input!;
-        var dy = _gradOutput!;
-        var dx = _gradInput!;
-        int k = ColumnRows, pixels = dy.H * dy.W;
-        var acc = Engine.Scratch(0, DirectConv.AccumulatorLength(OutChannels, InChannels, KernelSize));
-        Array.Clear(acc, 0, DirectConv.AccumulatorLength(OutChannels, InChannels, KernelSize));
-        fixed (float* px = x.Data, pdy = dy.Data, pdx = dx.Data, pacc = acc, pwg = weightGrad, pw = _packedFlipped)
+        fixed (float* px = x.Data, pdy = dy.Data, pdx = dx.Data, pacc = accumulator, pflip = _packedFlipped)
         {
             for (int n = begin; n < end; n++)
             {
-                float* dyn = pdy + (long)n * dy.SampleSize;
-                DirectConv.AccumulateWeightGradient(px + (long)n * x.SampleSize, InChannels, x.H, x.W, dyn, OutChannels, KernelSize, Padding, dy.H, dy.W, pacc);
+                float* xn = px + (long)n * x.SampleSize, dyn = pdy + (long)n * dy.SampleSize, dxn = pdx + (long)n * dx.SampleSize;
+                var dySpan = new ReadOnlySpan<float>(dyn, dy.SampleSize);
+                if (directWeight)
+                {
+                    // A group of images at a time, starting at the group's first image.
+                    int group = DirectConv.WeightGradientGroup(dy.H, dy.W);
+                    if ((n - begin) % group == 0)
+                        DirectConv.AccumulateWeightGradient(xn, Math.Min(group, end - n), x.SampleSize, InChannels, x.H, x.W,
+                            dyn, dy.SampleSize, OutChannels, KernelSize, Stride, Padding, dy.H, dy.W, pacc);
+                }
+                else
+                {
+                    ReadOnlySpan<float> b = new(xn, x.SampleSize);
+                    if (columns is not null)
+                    {
+                        Im2Col.Unfold(b, InChannels, x.H, x.W, KernelSize, Stride, Padding, dy.H, dy.W, columns);
+                        b = columns.AsSpan(0, k * pixels);
+                    }
+                    // dW += dY_n · colᵀ
+                    Gemm.Multiply(false, true, OutChannels, k, pixels, dySpan, pixels, b, pixels, weightGrad, k, accumulate: n != begin);
+                }
                 if (Bias is not null)
                     for (int o = 0; o < OutChannels; o++)
                     {
-                        float s = System.Numerics.Tensors.TensorPrimitives.Sum(new ReadOnlySpan<float>(dyn + o * pixels, pixels));
+                        float s = System.Numerics.Tensors.TensorPrimitives.Sum(dySpan.Slice(o * pixels, pixels));
                         biasGrad[o] = n == begin ? s : biasGrad[o] + s;
                     }
-                Convolve(dyn, OutChannels, dy.H, dy.W, pw, InChannels, KernelSize, 1, KernelSize - 1 - Padding, x.H, x.W, pdx + (long)n * dx.SampleSize);
+                if (gradColumns is null)
+                    Convolve(dyn, OutChannels, dy.H, dy.W, pflip, InChannels, KernelSize, 1, KernelSize - 1 - Padding, x.H, x.W, dxn);
+                else
+                {
+                    // dcol = Wᵀ · dY_n, folded back onto the image
+                    Gemm.Multiply(true, false, k, pixels, OutChannels, weight, k, dySpan, pixels, gradColumns, pixels, accumulate: false);
+                    Im2Col.Fold(gradColumns, InChannels, x.H, x.W, KernelSize, Stride, Padding, dy.H, dy.W, new Span<float>(dxn, dx.SampleSize));
+                }
             }
-            DirectConv.ReduceWeightGradient(pacc, OutChannels * k, pwg);
+            if (directWeight)
+                fixed (float* pwg = weightGrad) DirectConv.ReduceWeightGradient(pacc, OutChannels * k, pwg);
         }
     }
 }

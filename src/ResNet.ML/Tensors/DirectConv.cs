@@ -4,81 +4,173 @@ using System.Runtime.Intrinsics;
 namespace ResNet.ML.Tensors;
 
 /// <summary>
-/// Stride-1 convolution without im2col ("indirect" GEMM): the image is copied once into a zero-padded buffer, and the
-/// micro-kernel reads each 16-pixel input vector straight from it at the offset of kernel tap (c, ky, kx), so the 9x
-/// column matrix never exists. Output tiles are 8 channels × 32 pixels (two 16-pixel row pieces). Needs AVX-512 and
-/// an output width that is a multiple of 16 (the CIFAR ResNets' 32x32 and 16x16 stages); callers fall back to im2col.
+/// Convolution without im2col ("indirect" GEMM). The image is copied once into a zero-padded buffer whose columns are
+/// split by phase (x mod stride), so that for any stride the input pixels under kernel tap (c, ky, kx) for 8 or 16
+/// consecutive output pixels of a row are contiguous: the micro-kernel loads them straight from the buffer at
+/// tap offset + pixel base, and the 9x column matrix never exists. Output tiles are 8 channels × 32 pixels.
+/// Needs AVX-512, an output width that is a multiple of 8 and a pixel count that is a multiple of 16 (the CIFAR
+/// ResNets' 32x32, 16x16 and 8x8 stages, ImageNet's 56x56); callers fall back to im2col otherwise.
 /// </summary>
 internal static unsafe class DirectConv
 {
-    public static bool Supports(int stride, int outW) => Vector512.IsHardwareAccelerated && stride == 1 && outW % 16 == 0;
+    public static bool Supports(int outH, int outW) => Vector512.IsHardwareAccelerated && outW % 8 == 0 && outH * outW % 16 == 0;
 
     [ThreadStatic] private static int[]? t_offsets;
+    [ThreadStatic] private static int[]? t_bases;
+
+    /// <summary>The padded, phase-split copy of one image and the address tables of its taps and 16-pixel pieces.</summary>
+    private readonly struct Layout
+    {
+        public readonly int Taps, Pieces, ImageStride;
+        public readonly bool Contiguous;   // each piece lies in one output row: one 16-wide load instead of two 8-wide
+        public Layout(int taps, int pieces, bool contiguous, int imageStride) => (Taps, Pieces, Contiguous, ImageStride) = (taps, pieces, contiguous, imageStride);
+    }
+
+    /// <summary>
+    /// Fills the thread's scratch slot 7 with the padded image (layout [c][phase][row][column/stride]) and the offset
+    /// tables: tap t at offsets[t]; piece q's low and high 8 pixels at bases[2q], bases[2q+1].
+    /// </summary>
+    private static Layout Prepare(float* image, int cin, int h, int w, int kernel, int stride, int padding, int oh, int ow,
+        out float[] padded, out int[] offsets, out int[] bases) =>
+        Prepare(image, 1, 0, cin, h, w, kernel, stride, padding, oh, ow, out padded, out offsets, out bases);
+
+    /// <summary>As above for <paramref name="images"/> images <paramref name="imageStride"/> floats apart, padded
+    /// copies <see cref="Layout.ImageStride"/> apart.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static Layout Prepare(float* first, int images, long imageStride, int cin, int h, int w, int kernel, int stride, int padding, int oh, int ow,
+        out float[] padded, out int[] offsets, out int[] bases)
+    {
+        if (stride == 1 && ow % 16 != 0)
+            return PrepareShifted(first, images, imageStride, cin, h, w, kernel, padding, oh, ow, out padded, out offsets, out bases);
+        int hp = h + 2 * padding, wp = w + 2 * padding, wq = (wp + stride - 1) / stride;
+        int phasePlane = hp * wq, plane = stride * phasePlane;
+        int taps = cin * kernel * kernel, pixels = oh * ow, pieces = pixels / 16;
+        padded = Engine.Scratch(7, images * cin * plane + 64);
+        offsets = t_offsets is { } o && o.Length >= taps ? o : t_offsets = new int[Math.Max(taps, 64)];
+        bases = t_bases is { } b && b.Length >= 2 * pieces ? b : t_bases = new int[Math.Max(2 * pieces, 64)];
+        for (int c = 0; c < cin; c++)
+            for (int ky = 0; ky < kernel; ky++)
+                for (int kx = 0; kx < kernel; kx++)
+                    offsets[(c * kernel + ky) * kernel + kx] = c * plane + kx % stride * phasePlane + ky * wq + kx / stride;
+        for (int half = 0; half < 2 * pieces; half++)
+        {
+            int p = half * 8, oy = p / ow, ox = p - oy * ow;
+            bases[half] = oy * stride * wq + ox;
+        }
+        padded.AsSpan(0, images * cin * plane + 64).Clear();
+        for (int i = 0; i < images; i++)
+        {
+        var dst = padded.AsSpan(i * cin * plane, cin * plane);
+        float* image = first + i * imageStride;
+        for (int c = 0; c < cin; c++)
+            for (int y = 0; y < h; y++)
+            {
+                float* src = image + ((long)c * h + y) * w;
+                int row = (y + padding) * wq;
+                if (stride == 1)
+                    new ReadOnlySpan<float>(src, w).CopyTo(dst.Slice(c * plane + row + padding, w));
+                else
+                    for (int phase = 0; phase < stride; phase++)
+                    {
+                        // padded column xp = xq·stride + phase holds image column xp − padding
+                        var d = dst.Slice(c * plane + phase * phasePlane + row, wq);
+                        int x = phase - padding, xq = 0;
+                        for (; x < 0; x += stride) xq++;
+                        for (; x < w; x += stride, xq++) d[xq] = src[x];
+                    }
+            }
+        }
+        return new Layout(taps, pieces, ow % 16 == 0, cin * plane);
+    }
+
+    /// <summary>
+    /// For stride 1 and rows narrower than a vector (8x8 outputs): one copy of the padded image per kernel column kx,
+    /// cropped to the ow columns that tap column reads ([c][kx][row][ow]). Output pixel p of tap (c, ky, kx) is then at
+    /// copy(c, kx) + ky·ow + p, contiguous across output rows, so every 16-pixel piece is one load (3 copies instead of
+    /// im2col's 9).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static Layout PrepareShifted(float* first, int images, long imageStride, int cin, int h, int w, int kernel, int padding, int oh, int ow,
+        out float[] padded, out int[] offsets, out int[] bases)
+    {
+        int hp = h + 2 * padding, window = hp * ow, plane = kernel * window;
+        int taps = cin * kernel * kernel, pixels = oh * ow, pieces = pixels / 16;
+        padded = Engine.Scratch(7, images * cin * plane + 64);
+        offsets = t_offsets is { } o && o.Length >= taps ? o : t_offsets = new int[Math.Max(taps, 64)];
+        bases = t_bases is { } b && b.Length >= 2 * pieces ? b : t_bases = new int[Math.Max(2 * pieces, 64)];
+        for (int c = 0; c < cin; c++)
+            for (int ky = 0; ky < kernel; ky++)
+                for (int kx = 0; kx < kernel; kx++)
+                    offsets[(c * kernel + ky) * kernel + kx] = c * plane + kx * window + ky * ow;
+        for (int half = 0; half < 2 * pieces; half++) bases[half] = half * 8;
+        padded.AsSpan(0, images * cin * plane + 64).Clear();
+        for (int i = 0; i < images; i++)
+        {
+            float* image = first + i * imageStride;
+            var dst = padded.AsSpan(i * cin * plane, cin * plane);
+            for (int c = 0; c < cin; c++)
+                for (int kx = 0; kx < kernel; kx++)
+                {
+                    // output column j reads image column j + kx − padding
+                    int j0 = Math.Max(0, padding - kx), j1 = Math.Min(ow, w + padding - kx);
+                    if (j1 <= j0) continue;
+                    for (int y = 0; y < h; y++)
+                        new ReadOnlySpan<float>(image + ((long)c * h + y) * w + j0 + kx - padding, j1 - j0)
+                            .CopyTo(dst.Slice(c * plane + kx * window + (y + padding) * ow + j0, j1 - j0));
+                }
+        }
+        return new Layout(taps, pieces, contiguous: true, cin * plane);
+    }
 
     /// <summary>
     /// output[m, oh, ow] = Σ weights · image for one image [cin, h, w]; weights packed by <see cref="Gemm.PackWholeA"/>
     /// (m rows, cin·k·k columns).
     /// </summary>
-    public static void Convolve(float* image, int cin, int h, int w, float* packedWeight, int m, int kernel, int padding, int oh, int ow, float* output)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Convolve(float* image, int cin, int h, int w, float* packedWeight, int m, int kernel, int stride, int padding, int oh, int ow, float* output)
     {
-        int hp = h + 2 * padding, wp = w + 2 * padding, planeP = hp * wp;
-        int k = cin * kernel * kernel, pixels = oh * ow;
-        // Rows past the image are read (never used) by the last tiles' wide loads, hence the slack.
-        float[] padded = Engine.Scratch(7, cin * planeP + 64);
-        var offsets = t_offsets is { } o && o.Length >= k ? o : t_offsets = new int[Math.Max(k, 64)];
-        for (int c = 0; c < cin; c++)
-            for (int ky = 0; ky < kernel; ky++)
-                for (int kx = 0; kx < kernel; kx++)
-                    offsets[(c * kernel + ky) * kernel + kx] = c * planeP + ky * wp + kx;
+        var layout = Prepare(image, cin, h, w, kernel, stride, padding, oh, ow, out var padded, out var offsets, out var bases);
+        int k = layout.Taps, pixels = oh * ow;
+        float* dummy = stackalloc float[Gemm.Mr * 16];
         fixed (float* pp = padded)
-        fixed (int* offs = offsets)
-        {
-            Pad(image, cin, h, w, padding, pp);
-            int groups = pixels / 16;   // 16-pixel row pieces, in output order
-            float* dummy = stackalloc float[8 * 16];
-            for (int g = 0; g < groups; g += 2)
+        fixed (int* offs = offsets, bs = bases)
+            for (int q = 0; q < layout.Pieces; q += 2)
             {
-                int p0 = g * 16, oy0 = p0 / ow, ox0 = p0 - oy0 * ow;
-                float* s0 = pp + oy0 * wp + ox0;
-                float* s1; int p1;
-                if (g + 1 < groups)
-                {
-                    p1 = p0 + 16;
-                    int oy1 = p1 / ow, ox1 = p1 - oy1 * ow;
-                    s1 = pp + oy1 * wp + ox1;
-                }
-                else { s1 = s0; p1 = -1; }
+                bool pair = q + 1 < layout.Pieces;
+                int lo0 = bs[2 * q], hi0 = bs[2 * q + 1];
+                int lo1 = pair ? bs[2 * q + 2] : lo0, hi1 = pair ? bs[2 * q + 3] : hi0;
                 for (int ir = 0; ir < m; ir += Gemm.Mr)
                 {
                     float* a = packedWeight + (long)(ir / Gemm.Mr) * k * Gemm.Mr;
-                    float* c0 = output + (long)ir * pixels + p0;
-                    float* c1 = p1 >= 0 ? output + (long)ir * pixels + p1 : dummy;
-                    int ldc1 = p1 >= 0 ? pixels : 16;
-                    Kernel(k, a, s0, s1, offs, c0, c1, pixels, ldc1, Math.Min(Gemm.Mr, m - ir));
+                    float* c0 = output + (long)ir * pixels + q * 16;
+                    float* c1 = pair ? c0 + 16 : dummy;
+                    Kernel(k, a, pp, offs, lo0, hi0, lo1, hi1, layout.Contiguous, c0, c1, pixels, pair ? pixels : 16, Math.Min(Gemm.Mr, m - ir));
                 }
             }
-        }
-    }
-
-    private static void Pad(float* image, int cin, int h, int w, int padding, float* dst)
-    {
-        int hp = h + 2 * padding, wp = w + 2 * padding;
-        new Span<float>(dst, cin * hp * wp + 64).Clear();
-        for (int c = 0; c < cin; c++)
-            for (int y = 0; y < h; y++)
-                Buffer.MemoryCopy(image + ((long)c * h + y) * w, dst + (long)c * hp * wp + (y + padding) * wp + padding, w * 4L, w * 4L);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Kernel(int k, float* a, float* s0, float* s1, int* offs, float* c0, float* c1, int ldc0, int ldc1, int rows)
+    private static void Kernel(int k, float* a, float* x, int* offs, int lo0, int hi0, int lo1, int hi1, bool contiguous,
+        float* c0, float* c1, int ldc0, int ldc1, int rows)
     {
         Vector512<float> x00 = default, x01 = default, x10 = default, x11 = default, x20 = default, x21 = default, x30 = default, x31 = default;
         Vector512<float> x40 = default, x41 = default, x50 = default, x51 = default, x60 = default, x61 = default, x70 = default, x71 = default;
+        float* s0 = x + lo0, s1 = x + lo1;
+        float* t0 = x + hi0, t1 = x + hi1;
         for (int p = 0; p < k; p++)
         {
             int off = offs[p];
-            var b0 = Vector512.Load(s0 + off);
-            var b1 = Vector512.Load(s1 + off);
+            Vector512<float> b0, b1;
+            if (contiguous)
+            {
+                b0 = Vector512.Load(s0 + off);
+                b1 = Vector512.Load(s1 + off);
+            }
+            else
+            {
+                b0 = Vector512.Create(Vector256.Load(s0 + off), Vector256.Load(t0 + off));
+                b1 = Vector512.Create(Vector256.Load(s1 + off), Vector256.Load(t1 + off));
+            }
             x00 = Vector512.FusedMultiplyAdd(Vector512.Create(a[0]), b0, x00); x01 = Vector512.FusedMultiplyAdd(Vector512.Create(a[0]), b1, x01);
             x10 = Vector512.FusedMultiplyAdd(Vector512.Create(a[1]), b0, x10); x11 = Vector512.FusedMultiplyAdd(Vector512.Create(a[1]), b1, x11);
             x20 = Vector512.FusedMultiplyAdd(Vector512.Create(a[2]), b0, x20); x21 = Vector512.FusedMultiplyAdd(Vector512.Create(a[2]), b1, x21);
@@ -110,38 +202,38 @@ internal static unsafe class DirectConv
     /// <summary>Floats of the per-thread vector accumulator <see cref="AccumulateWeightGradient"/> needs.</summary>
     public static int AccumulatorLength(int m, int cin, int kernel) => m * cin * kernel * kernel * 16;
 
+    /// <summary>How many images <see cref="AccumulateWeightGradient"/> should take at once: about 8k output pixels.</summary>
+    public static int WeightGradientGroup(int outH, int outW) => Math.Max(1, 8192 / (outH * outW));
+
     /// <summary>
-    /// acc[o, t, 0..16] += Σ over 16-pixel pieces of dY[o, piece] · x_padded[tap t, piece], for one image; the 16 lanes are
-    /// summed by <see cref="ReduceWeightGradient"/> once per batch part, so no horizontal sum runs per image.
+    /// acc[o, t, 0..16] += Σ over <paramref name="images"/> images and their 16-pixel pieces of dY[o, piece] ·
+    /// x_padded[tap t, piece]. Register tiles run over all the images before touching acc, and the 16 lanes are summed
+    /// by <see cref="ReduceWeightGradient"/> once per batch part, so small images cost no more per pixel than large.
     /// </summary>
-    public static void AccumulateWeightGradient(float* image, int cin, int h, int w, float* gradOutput, int m, int kernel, int padding, int oh, int ow, float* acc)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void AccumulateWeightGradient(float* image, int images, long imageStride, int cin, int h, int w,
+        float* gradOutput, long gradStride, int m, int kernel, int stride, int padding, int oh, int ow, float* acc)
     {
-        int hp = h + 2 * padding, wp = w + 2 * padding, planeP = hp * wp;
-        int k = cin * kernel * kernel, pixels = oh * ow, groups = pixels / 16;
-        float[] padded = Engine.Scratch(7, cin * planeP + 64);
-        var offsets = t_offsets is { } o && o.Length >= k ? o : t_offsets = new int[Math.Max(k, 64)];
-        for (int c = 0; c < cin; c++)
-            for (int ky = 0; ky < kernel; ky++)
-                for (int kx = 0; kx < kernel; kx++)
-                    offsets[(c * kernel + ky) * kernel + kx] = c * planeP + ky * wp + kx;
-        int* bases = stackalloc int[groups];
-        for (int g = 0; g < groups; g++) { int p = g * 16, oy = p / ow; bases[g] = oy * wp + (p - oy * ow); }
+        var layout = Prepare(image, images, imageStride, cin, h, w, kernel, stride, padding, oh, ow, out var padded, out var offsets, out var bases);
+        int k = layout.Taps, pixels = oh * ow, pieces = layout.Pieces;
+        var g = new Group(images, layout.ImageStride, gradStride, pieces, layout.Contiguous);
         fixed (float* pp = padded)
-        fixed (int* offs = offsets)
+        fixed (int* offs = offsets, bs = bases)
         {
-            Pad(image, cin, h, w, padding, pp);
             int o0 = 0;
             for (; o0 + 4 <= m; o0 += 4)
             {
                 int t0 = 0;
-                for (; t0 + 4 <= k; t0 += 4) Tile4x4(gradOutput + (long)o0 * pixels, pixels, pp, offs + t0, bases, groups, acc + ((long)o0 * k + t0) * 16, k * 16);
+                for (; t0 + 4 <= k; t0 += 4) Tile4x4(gradOutput + (long)o0 * pixels, pixels, pp, offs + t0, bs, g, acc + ((long)o0 * k + t0) * 16, k * 16);
                 for (; t0 < k; t0++)
-                    for (int oi = o0; oi < o0 + 4; oi++) Tile1x1(gradOutput + (long)oi * pixels, pp + offs[t0], bases, groups, acc + ((long)oi * k + t0) * 16);
+                    for (int oi = o0; oi < o0 + 4; oi++) Tile1x1(gradOutput + (long)oi * pixels, pp + offs[t0], bs, g, acc + ((long)oi * k + t0) * 16);
             }
             for (; o0 < m; o0++)
-                for (int t0 = 0; t0 < k; t0++) Tile1x1(gradOutput + (long)o0 * pixels, pp + offs[t0], bases, groups, acc + ((long)o0 * k + t0) * 16);
+                for (int t0 = 0; t0 < k; t0++) Tile1x1(gradOutput + (long)o0 * pixels, pp + offs[t0], bs, g, acc + ((long)o0 * k + t0) * 16);
         }
     }
+
+    private readonly record struct Group(int Images, int PaddedStride, long GradStride, int Pieces, bool Contiguous);
 
     /// <summary>weightGrad[o, t] = Σ lanes of acc[o, t] (overwrites).</summary>
     public static void ReduceWeightGradient(float* acc, int count, float* weightGrad)
@@ -149,24 +241,36 @@ internal static unsafe class DirectConv
         for (int i = 0; i < count; i++) weightGrad[i] = Vector512.Sum(Vector512.Load(acc + (long)i * 16));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> LoadPiece(float* x, int* bs, int q, bool contiguous) =>
+        contiguous ? Vector512.Load(x + bs[2 * q]) : Vector512.Create(Vector256.Load(x + bs[2 * q]), Vector256.Load(x + bs[2 * q + 1]));
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile4x4(float* dy, int ldy, float* x, int* offs, int* bases, int groups, float* acc, int ldacc)
+    private static void Tile4x4(float* dy, int ldy, float* x, int* offs, int* bs, Group g, float* acc, int ldacc)
     {
         Vector512<float> a00 = default, a01 = default, a02 = default, a03 = default, a10 = default, a11 = default, a12 = default, a13 = default;
         Vector512<float> a20 = default, a21 = default, a22 = default, a23 = default, a30 = default, a31 = default, a32 = default, a33 = default;
-        float* x0 = x + offs[0], x1 = x + offs[1], x2 = x + offs[2], x3 = x + offs[3];
-        for (int g = 0; g < groups; g++)
+        int o0 = offs[0], o1 = offs[1], o2 = offs[2], o3 = offs[3];
+        bool contiguous = g.Contiguous;
+        for (int i = 0; i < g.Images; i++)
         {
-            int b = bases[g], p = g * 16;
-            var v0 = Vector512.Load(x0 + b); var v1 = Vector512.Load(x1 + b); var v2 = Vector512.Load(x2 + b); var v3 = Vector512.Load(x3 + b);
-            var d = Vector512.Load(dy + p);
-            a00 = Vector512.FusedMultiplyAdd(d, v0, a00); a01 = Vector512.FusedMultiplyAdd(d, v1, a01); a02 = Vector512.FusedMultiplyAdd(d, v2, a02); a03 = Vector512.FusedMultiplyAdd(d, v3, a03);
-            d = Vector512.Load(dy + ldy + p);
-            a10 = Vector512.FusedMultiplyAdd(d, v0, a10); a11 = Vector512.FusedMultiplyAdd(d, v1, a11); a12 = Vector512.FusedMultiplyAdd(d, v2, a12); a13 = Vector512.FusedMultiplyAdd(d, v3, a13);
-            d = Vector512.Load(dy + 2 * ldy + p);
-            a20 = Vector512.FusedMultiplyAdd(d, v0, a20); a21 = Vector512.FusedMultiplyAdd(d, v1, a21); a22 = Vector512.FusedMultiplyAdd(d, v2, a22); a23 = Vector512.FusedMultiplyAdd(d, v3, a23);
-            d = Vector512.Load(dy + 3 * ldy + p);
-            a30 = Vector512.FusedMultiplyAdd(d, v0, a30); a31 = Vector512.FusedMultiplyAdd(d, v1, a31); a32 = Vector512.FusedMultiplyAdd(d, v2, a32); a33 = Vector512.FusedMultiplyAdd(d, v3, a33);
+            float* xi = x + (long)i * g.PaddedStride;
+            float* x0 = xi + o0, x1 = xi + o1, x2 = xi + o2, x3 = xi + o3;
+            float* dyi = dy + i * g.GradStride;
+            for (int q = 0; q < g.Pieces; q++)
+            {
+                int p = q * 16;
+                var v0 = LoadPiece(x0, bs, q, contiguous); var v1 = LoadPiece(x1, bs, q, contiguous);
+                var v2 = LoadPiece(x2, bs, q, contiguous); var v3 = LoadPiece(x3, bs, q, contiguous);
+                var d = Vector512.Load(dyi + p);
+                a00 = Vector512.FusedMultiplyAdd(d, v0, a00); a01 = Vector512.FusedMultiplyAdd(d, v1, a01); a02 = Vector512.FusedMultiplyAdd(d, v2, a02); a03 = Vector512.FusedMultiplyAdd(d, v3, a03);
+                d = Vector512.Load(dyi + ldy + p);
+                a10 = Vector512.FusedMultiplyAdd(d, v0, a10); a11 = Vector512.FusedMultiplyAdd(d, v1, a11); a12 = Vector512.FusedMultiplyAdd(d, v2, a12); a13 = Vector512.FusedMultiplyAdd(d, v3, a13);
+                d = Vector512.Load(dyi + 2 * ldy + p);
+                a20 = Vector512.FusedMultiplyAdd(d, v0, a20); a21 = Vector512.FusedMultiplyAdd(d, v1, a21); a22 = Vector512.FusedMultiplyAdd(d, v2, a22); a23 = Vector512.FusedMultiplyAdd(d, v3, a23);
+                d = Vector512.Load(dyi + 3 * ldy + p);
+                a30 = Vector512.FusedMultiplyAdd(d, v0, a30); a31 = Vector512.FusedMultiplyAdd(d, v1, a31); a32 = Vector512.FusedMultiplyAdd(d, v2, a32); a33 = Vector512.FusedMultiplyAdd(d, v3, a33);
+            }
         }
         Add(acc, a00); Add(acc + 16, a01); Add(acc + 32, a02); Add(acc + 48, a03); acc += ldacc;
         Add(acc, a10); Add(acc + 16, a11); Add(acc + 32, a12); Add(acc + 48, a13); acc += ldacc;
@@ -174,10 +278,15 @@ internal static unsafe class DirectConv
         Add(acc, a30); Add(acc + 16, a31); Add(acc + 32, a32); Add(acc + 48, a33);
     }
 
-    private static void Tile1x1(float* dy, float* x, int* bases, int groups, float* acc)
+    private static void Tile1x1(float* dy, float* x, int* bs, Group g, float* acc)
     {
         var a = Vector512<float>.Zero;
-        for (int g = 0; g < groups; g++) a = Vector512.FusedMultiplyAdd(Vector512.Load(dy + g * 16), Vector512.Load(x + bases[g]), a);
+        for (int i = 0; i < g.Images; i++)
+        {
+            float* xi = x + (long)i * g.PaddedStride, dyi = dy + i * g.GradStride;
+            for (int q = 0; q < g.Pieces; q++)
+                a = Vector512.FusedMultiplyAdd(Vector512.Load(dyi + q * 16), Vector512.Create(Vector256.Load(xi + bs[2 * q]), Vector256.Load(xi + bs[2 * q + 1])), a);
+        }
         Add(acc, a);
     }
 

@@ -66,16 +66,21 @@ public static class Engine
         return s;
     }
 
-    /// <summary>A small pool of background threads that wait for jobs; no allocation per job.</summary>
+    /// <summary>
+    /// A small pool of background threads that wait for jobs; no allocation per job. Workers and the caller spin briefly
+    /// before sleeping: a training step runs a hundred short parallel regions, and waking a sleeping thread for each
+    /// would cost more than the regions themselves.
+    /// </summary>
     private sealed class WorkerPool
     {
+        private const int SpinCount = 2047;   // the most ManualResetEventSlim allows
         public static readonly WorkerPool Shared = new();
         [ThreadStatic] private static bool t_inside;
         public static bool InsideJob => t_inside;
 
         private readonly object _gate = new();
-        private readonly List<SemaphoreSlim> _start = [];
-        private readonly ManualResetEventSlim _done = new(false);
+        private readonly List<ManualResetEventSlim> _start = [];
+        private readonly ManualResetEventSlim _done = new(false, SpinCount);
         private Action<int, int, int>? _body;
         private int _parts, _count, _remaining;
         private ExceptionDispatchInfo? _error;
@@ -89,7 +94,7 @@ public static class Engine
                 (_body, _parts, _count, _error) = (body, parts, count, null);
                 _done.Reset();
                 Volatile.Write(ref _remaining, parts - 1);
-                for (int p = 1; p < parts; p++) _start[p - 1].Release();
+                for (int p = 1; p < parts; p++) _start[p - 1].Set();
                 t_inside = true;
                 try { RunPart(0); }
                 finally { t_inside = false; }
@@ -110,7 +115,7 @@ public static class Engine
 
         private void StartWorker(int part)
         {
-            var start = new SemaphoreSlim(0);
+            var start = new ManualResetEventSlim(false, SpinCount);
             _start.Add(start);
             var thread = new Thread(() =>
             {
@@ -118,6 +123,8 @@ public static class Engine
                 while (true)
                 {
                     start.Wait();
+                    // Reset before signalling completion: the next Set can only come after _done is set.
+                    start.Reset();
                     RunPart(part);
                     if (Interlocked.Decrement(ref _remaining) == 0) _done.Set();
                 }

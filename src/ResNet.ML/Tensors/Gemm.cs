@@ -20,6 +20,7 @@ internal static unsafe class Gemm
     private static readonly int Width = Vector512.IsHardwareAccelerated ? 16 : Vector256.IsHardwareAccelerated ? 8 : 4;
     private static int Nr => Width * NrVectors;
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public static void Multiply(bool transA, bool transB, int m, int n, int k,
         ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, Span<float> c, int ldc, bool accumulate)
     {
@@ -106,6 +107,7 @@ internal static unsafe class Gemm
     }
 
     /// <summary>Packs op(B)[p0..p0+kc, j0..j0+nc] into panels of nr columns: panel[p][0..nr], zero-padded.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private static void PackB(bool transB, float* b, int ldb, int p0, int j0, int kc, int nc, int nr, float* dst)
     {
         for (int jr = 0; jr < nc; jr += nr)
@@ -136,6 +138,7 @@ internal static unsafe class Gemm
     }
 
     /// <summary>Packs op(A)[i0..i0+mc, p0..p0+kc] into panels of Mr rows: panel[p][0..Mr], zero-padded.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private static void PackA(bool transA, float* a, int lda, int i0, int p0, int mc, int kc, float* dst)
     {
         for (int ir = 0; ir < mc; ir += Mr)
@@ -175,6 +178,7 @@ internal static unsafe class Gemm
     }
 
     /// <summary>One Mr×Nr tile; partial tiles (mm &lt; Mr or nn &lt; Nr) go through a local buffer.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private static void Tile(int kc, float* a, float* b, float* c, int ldc, int mm, int nn, bool add)
     {
         int nr = Nr;

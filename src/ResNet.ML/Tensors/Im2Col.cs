@@ -6,6 +6,7 @@ namespace ResNet.ML.Tensors;
 /// </summary>
 internal static class Im2Col
 {
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public static void Unfold(ReadOnlySpan<float> image, int channels, int height, int width,
         int kernel, int stride, int padding, int outH, int outW, Span<float> columns)
     {
@@ -40,6 +41,7 @@ internal static class Im2Col
     }
 
     /// <summary>image = fold(columns): the adjoint of <see cref="Unfold"/>; overwrites <paramref name="image"/>.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public static void Fold(ReadOnlySpan<float> columns, int channels, int height, int width,
         int kernel, int stride, int padding, int outH, int outW, Span<float> image)
     {
@@ -77,6 +79,7 @@ internal static class Im2Col
     /// im2col straight into GEMM panel layout: rows [k0, k0+kc) of the column matrix, pixels [j0, j0+nc), in panels of
     /// <paramref name="nr"/> pixels (panel at jr·kc, element (p, j) at p·nr + j), zero beyond the image and past nc.
     /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public static unsafe void PackPanels(float* image, int height, int width, int kernel, int stride, int padding,
         int outH, int outW, int k0, int kc, int j0, int nc, int nr, float* dst)
     {

@@ -9,6 +9,11 @@ public class LayerGradientTests
     // Widths that are multiples of 16 take the direct (no im2col) path: odd piece counts, channels not a multiple of 8.
     [TestMethod] public void Conv3x3DirectPath() => GradientCheck.Run(new Conv2d("c", 3, 10, 3, 1, 1), 2, 3, 5, 16, seed: 31);
     [TestMethod] public void Conv5x5DirectPathWithBias() => GradientCheck.Run(new Conv2d("c", 2, 9, 5, 1, 2, bias: true), 1, 2, 3, 32, seed: 32);
+    [TestMethod] public void Conv3x3Stride2DirectPath() => GradientCheck.Run(new Conv2d("c", 3, 5, 3, 2, 1), 2, 3, 4, 16, seed: 34);
+    [TestMethod] public void Conv1x1Stride2DirectPath8Wide() => GradientCheck.Run(new Conv2d("c", 4, 6, 1, 2, 0), 1, 4, 12, 16, seed: 35);
+    [TestMethod] public void Conv3x3DirectPath8Wide() => GradientCheck.Run(new Conv2d("c", 5, 4, 3, 1, 1), 1, 5, 6, 8, seed: 36);
+    // 32x32 outputs take the weight gradient 8 images at a time: 10 images make a full and a partial group.
+    [TestMethod] public void Conv3x3DirectPathSeveralImageGroups() => GradientCheck.Run(new Conv2d("c", 2, 3, 3, 1, 1), 10, 2, 32, 32, seed: 37, maxChecksPerTensor: 24);
     [TestMethod] public void Conv3x3Stride1Batch1NoPadding() => GradientCheck.Run(new Conv2d("c", 3, 4, 3, 1, 0), 1, 3, 6, 18, seed: 33);
     [TestMethod] public void Conv3x3Stride2Batch1WithBias() => GradientCheck.Run(new Conv2d("c", 3, 5, 3, 2, 1, bias: true), 1, 3, 7, 6, seed: 2);
     [TestMethod] public void Conv1x1() => GradientCheck.Run(new Conv2d("c", 5, 3, 1), 2, 5, 3, 4, seed: 3);
