@@ -179,17 +179,14 @@ public sealed class BatchNorm2d : Layer
         for (int c = begin; c < end; c++)
         {
             float mean = _mean[c], invStd = _invStd[c];
-            if (_relu)
-                for (int i = 0; i < n; i++)
-                {
-                    int at = (i * x.C + c) * plane;
-                    Kernels.ReluBackward(dyIn.Data.AsSpan(at, plane), _output!.Data.AsSpan(at, plane), dy.Data.AsSpan(at, plane));
-                }
-            // sum(dy) and sum(dy·x̂), x̂ = (x - mean)·invStd
+            // sum(dy) and sum(dy·x̂), x̂ = (x - mean)·invStd; a fused ReLU's mask is applied (and stored) in the same pass
             double sumDy = 0, sumDyXc = 0;
             for (int i = 0; i < n; i++)
             {
-                var (a, b) = SumAndCenteredDot(Plane(dy, i, c), Plane(x, i, c), mean);
+                int at = (i * x.C + c) * plane;
+                var (a, b) = _relu
+                    ? Kernels.MaskSumAndCenteredDot(dyIn.Data.AsSpan(at, plane), _output!.Data.AsSpan(at, plane), Plane(x, i, c), mean, dy.Data.AsSpan(at, plane))
+                    : SumAndCenteredDot(Plane(dy, i, c), Plane(x, i, c), mean);
                 sumDy += a; sumDyXc += b;
             }
             float sumDyXhat = (float)(sumDyXc * invStd);

@@ -26,15 +26,16 @@ public sealed class ZeroPadShortcut : Layer
         c == InChannels ? (OutChannels, (h + Stride - 1) / Stride, (w + Stride - 1) / Stride)
         : throw new ShapeException($"ZeroPadShortcut '{Name}' takes {InChannels} channels, but its input [{c}, {h}, {w}] has {c}.");
 
-    private Tensor? _input, _output, _gradInput;
+    private Tensor? _input, _output, _gradInput, _gradOutput;
+    private Action<int, int, int>? _forwardPart, _backwardPart;
 
-    public override Tensor Forward(Tensor input, bool training)
+    // Both directions are pure copies per image (no sums), so splitting the batch over threads cannot change results.
+    private void ForwardPart(int part, int begin, int end)
     {
-        var (c, oh, ow) = OutputShape(input.C, input.H, input.W);
-        var y = Tensor.Reuse(ref _output, input.N, c, oh, ow);
-        _input = input;
-        int inPlane = input.H * input.W, outPlane = oh * ow;
-        for (int n = 0; n < input.N; n++)
+        var input = _input!;
+        var y = _output!;
+        int oh = y.H, ow = y.W, inPlane = input.H * input.W, outPlane = oh * ow;
+        for (int n = begin; n < end; n++)
         {
             var yn = y.Data.AsSpan(n * y.SampleSize, y.SampleSize);
             yn[..(PadBefore * outPlane)].Clear();
@@ -49,18 +50,16 @@ public sealed class ZeroPadShortcut : Layer
                         dst[oy * ow + ox] = src[oy * Stride * input.W + ox * Stride];
             }
         }
-        return y;
     }
 
-    public override Tensor Backward(Tensor gradOutput)
+    private void BackwardPart(int part, int begin, int end)
     {
-        var x = _input ?? throw new InvalidOperationException($"ZeroPadShortcut '{Name}': Backward was called before Forward.");
-        if (!gradOutput.SameShape(_output!))
-            throw new ShapeException($"ZeroPadShortcut '{Name}': the output gradient {gradOutput.Shape} does not match the output {_output!.Shape}.");
-        var dx = Tensor.Reuse(ref _gradInput, x.N, x.C, x.H, x.W);
-        if (Stride != 1) dx.Clear();
+        var x = _input!;
+        var dx = _gradInput!;
+        var gradOutput = _gradOutput!;
         int inPlane = x.H * x.W, oh = gradOutput.H, ow = gradOutput.W, outPlane = oh * ow;
-        for (int n = 0; n < x.N; n++)
+        if (Stride != 1) dx.Data.AsSpan(begin * x.SampleSize, (end - begin) * x.SampleSize).Clear();
+        for (int n = begin; n < end; n++)
             for (int ch = 0; ch < InChannels; ch++)
             {
                 var src = gradOutput.Data.AsSpan((n * OutChannels + PadBefore + ch) * outPlane, outPlane);
@@ -70,6 +69,26 @@ public sealed class ZeroPadShortcut : Layer
                     for (int ox = 0; ox < ow; ox++)
                         dst[oy * Stride * x.W + ox * Stride] = src[oy * ow + ox];
             }
+    }
+
+    public override Tensor Forward(Tensor input, bool training)
+    {
+        var (c, oh, ow) = OutputShape(input.C, input.H, input.W);
+        var y = Tensor.Reuse(ref _output, input.N, c, oh, ow);
+        _input = input;
+        Engine.ParallelFor(input.N, _forwardPart ??= ForwardPart);
+        return y;
+    }
+
+    public override Tensor Backward(Tensor gradOutput)
+    {
+        var x = _input ?? throw new InvalidOperationException($"ZeroPadShortcut '{Name}': Backward was called before Forward.");
+        if (!gradOutput.SameShape(_output!))
+            throw new ShapeException($"ZeroPadShortcut '{Name}': the output gradient {gradOutput.Shape} does not match the output {_output!.Shape}.");
+        var dx = Tensor.Reuse(ref _gradInput, x.N, x.C, x.H, x.W);
+        _gradOutput = gradOutput;
+        Engine.ParallelFor(x.N, _backwardPart ??= BackwardPart);
+        _gradOutput = null;
         return dx;
     }
 }

@@ -92,4 +92,37 @@ internal static class Kernels
         }
         for (; i < dy.Length; i++) dx[i] = scale * (dy[i] - meanDy - (x[i] - mean) * k);
     }
+
+    /// <summary>
+    /// g = dy where y &gt; 0 else 0 (written to <paramref name="masked"/>), returning Σg and Σg·(x − mean): a ReLU's
+    /// backward and a batch norm's gradient sums in one pass over memory.
+    /// </summary>
+    public static (double Sum, double Dot) MaskSumAndCenteredDot(ReadOnlySpan<float> dy, ReadOnlySpan<float> y, ReadOnlySpan<float> x, float mean, Span<float> masked)
+    {
+        float s = 0, dot = 0;
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated && dy.Length >= 16)
+        {
+            var accS = Vector512<float>.Zero;
+            var accD = Vector512<float>.Zero;
+            var m = Vector512.Create(mean);
+            for (; i <= dy.Length - 16; i += 16)
+            {
+                var mask = Vector512.GreaterThan(Vector512.Create(y.Slice(i, 16)), Vector512<float>.Zero);
+                var g = Vector512.Create(dy.Slice(i, 16)) & mask.AsSingle();
+                g.CopyTo(masked.Slice(i, 16));
+                accS += g;
+                accD += g * (Vector512.Create(x.Slice(i, 16)) - m);
+            }
+            s = Vector512.Sum(accS);
+            dot = Vector512.Sum(accD);
+        }
+        for (; i < dy.Length; i++)
+        {
+            float g = y[i] > 0 ? dy[i] : 0f;
+            masked[i] = g;
+            s += g; dot += g * (x[i] - mean);
+        }
+        return (s, dot);
+    }
 }
