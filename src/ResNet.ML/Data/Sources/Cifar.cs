@@ -65,7 +65,7 @@ public static class Cifar
             using var input = DataStreams.MaybeGunzip(stream);
             for (int n = 0; ; n++)
             {
-                int got = ReadUpTo(input, labelBuffer, source);
+                int got = DataStreams.ReadUpTo(input, labelBuffer, source, $"record {n}'s label");
                 if (got == 0) break;
                 if (got < labelBytes)
                     throw new InvalidDataException($"{source} is truncated: record {n} ends after {got} bytes; {what} records are {record} bytes.");
@@ -73,7 +73,7 @@ public static class Cifar
                 if (label >= classNames.Count)
                     throw new InvalidDataException($"{source}: record {n} has label {label}, out of range for {classNames.Count} classes — is this a {what} file?");
                 var image = new byte[ImageBytes];
-                int imageGot = ReadUpTo(input, image, source);
+                int imageGot = DataStreams.ReadUpTo(input, image, source, $"record {n}'s pixels");
                 if (imageGot < ImageBytes)
                     throw new InvalidDataException($"{source} is truncated: record {n} ends after {labelBytes + imageGot} bytes; {what} records are {record} bytes.");
                 pixels.Add(image);
@@ -84,25 +84,6 @@ public static class Cifar
         var all = new byte[(long)labels.Count * ImageBytes];
         for (int i = 0; i < pixels.Count; i++) pixels[i].CopyTo(all, (long)i * ImageBytes);
         return ImageDataset.FromBytes(all, labels.ToArray(), 3, 32, 32, classNames, first);
-    }
-
-    private static int ReadUpTo(Stream input, Span<byte> buffer, string source)
-    {
-        int total = 0;
-        try
-        {
-            while (total < buffer.Length)
-            {
-                int n = input.Read(buffer[total..]);
-                if (n == 0) break;
-                total += n;
-            }
-        }
-        catch (InvalidDataException e)
-        {
-            throw new InvalidDataException($"{source} is corrupt: {e.Message}", e);
-        }
-        return total;
     }
 
     private static InMemoryImageDataset ReadFiles(string[] files, Func<IEnumerable<(Stream, string)>, InMemoryImageDataset> read)

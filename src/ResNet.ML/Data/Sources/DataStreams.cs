@@ -26,6 +26,15 @@ internal static class DataStreams
     /// <summary>Fills <paramref name="buffer"/> or throws naming <paramref name="source"/> and what was being read.</summary>
     public static void ReadExactly(Stream input, Span<byte> buffer, string source, string what)
     {
+        int total = ReadUpTo(input, buffer, source, what);
+        if (total < buffer.Length)
+            throw new InvalidDataException($"{source} is truncated: {what} needs {buffer.Length} bytes, the file ends after {total}.");
+    }
+
+    /// <summary>Reads until <paramref name="buffer"/> is full or the stream ends; returns how many bytes came. A corrupt
+    /// compressed stream throws naming <paramref name="source"/> and what was being read.</summary>
+    public static int ReadUpTo(Stream input, Span<byte> buffer, string source, string what)
+    {
         int total = 0;
         try
         {
@@ -40,8 +49,7 @@ internal static class DataStreams
         {
             throw new InvalidDataException($"{source} is corrupt (reading {what}): {e.Message}", e);
         }
-        if (total < buffer.Length)
-            throw new InvalidDataException($"{source} is truncated: {what} needs {buffer.Length} bytes, the file ends after {total}.");
+        return total;
     }
 
     /// <summary>True when the stream has no byte left (a decompression error counts as corrupt, naming the source).</summary>
