@@ -1,6 +1,5 @@
-using System.Buffers.Binary;
-using System.IO.Compression;
 using Microsoft.ML.Data;
+using ResNet.ML.Tests.Data;
 
 namespace ResNet.ML.MLNet.Tests;
 
@@ -59,49 +58,14 @@ internal static class ColorImages
             .Select(f => new BytesRow { Label = Path.GetFileName(f).Split('_')[0], Image = File.ReadAllBytes(f) })
             .ToList();
 
-    /// <summary>A minimal 8-bit RGB PNG encoder (one IDAT, no filtering), enough to feed the decoder encoded bytes.</summary>
+    /// <summary>8-bit RGB PNG bytes of a CHW image (0-255 values), through the core tests' PNG writer.</summary>
     public static byte[] Png(float[] chw, int height, int width)
     {
-        var raw = new byte[height * (1 + 3 * width)];
+        var hwc = new byte[3 * height * width];
         for (int y = 0; y < height; y++)
             for (int x = 0; x < width; x++)
                 for (int c = 0; c < 3; c++)
-                    raw[y * (1 + 3 * width) + 1 + 3 * x + c] = (byte)chw[c * height * width + y * width + x];
-        using var zlib = new MemoryStream();
-        using (var z = new ZLibStream(zlib, CompressionLevel.Optimal, leaveOpen: true)) z.Write(raw);
-        var png = new MemoryStream();
-        png.Write([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]);
-        var ihdr = new byte[13];
-        BinaryPrimitives.WriteInt32BigEndian(ihdr, width);
-        BinaryPrimitives.WriteInt32BigEndian(ihdr.AsSpan(4), height);
-        ihdr[8] = 8; ihdr[9] = 2;
-        Chunk(png, "IHDR", ihdr);
-        Chunk(png, "IDAT", zlib.ToArray());
-        Chunk(png, "IEND", []);
-        return png.ToArray();
-    }
-
-    private static void Chunk(Stream s, string type, byte[] data)
-    {
-        Span<byte> buf = stackalloc byte[4];
-        BinaryPrimitives.WriteInt32BigEndian(buf, data.Length);
-        s.Write(buf);
-        var typed = new byte[4 + data.Length];
-        for (int i = 0; i < 4; i++) typed[i] = (byte)type[i];
-        data.CopyTo(typed, 4);
-        s.Write(typed);
-        BinaryPrimitives.WriteUInt32BigEndian(buf, Crc32(typed));
-        s.Write(buf);
-    }
-
-    private static uint Crc32(byte[] data)
-    {
-        uint crc = 0xFFFFFFFF;
-        foreach (byte b in data)
-        {
-            crc ^= b;
-            for (int k = 0; k < 8; k++) crc = (crc & 1) != 0 ? 0xEDB88320 ^ (crc >> 1) : crc >> 1;
-        }
-        return ~crc;
+                    hwc[(y * width + x) * 3 + c] = (byte)chw[c * height * width + y * width + x];
+        return TestPng.Encode(hwc, width, height, channels: 3);
     }
 }
