@@ -31,6 +31,8 @@ internal static class TrainCommand
         var smoothing = new Option<float>("--label-smoothing") { Description = "Label smoothing in [0, 1).", DefaultValueFactory = _ => 0f };
         var augment = new Option<string>("--augment") { Description = "none, flip, cifar (pad 4 + random crop + flip, the paper's recipe) or imagenet (random resized crop + flip).", DefaultValueFactory = _ => "none" };
         augment.AcceptOnlyFromAmong("none", "flip", "cifar", "imagenet");
+        var cropPadding = new Option<int?>("--crop-padding") { Description = "With --augment cifar: pixels of zero padding before the random crop (default 4; 2 suits 28x28 images)." };
+        var erasing = new Option<double>("--random-erasing") { Description = "Probability of erasing a random rectangle of each training image (0: off; 0.5 is usual).", DefaultValueFactory = _ => 0.0 };
         var valFraction = new Option<double>("--validation-fraction") { Description = "Fraction of --data held out for validation when no --validation-data.", DefaultValueFactory = _ => 0.1 };
         var patience = new Option<int>("--early-stopping") { Description = "Stop after this many epochs without validation-accuracy improvement (0: off).", DefaultValueFactory = _ => 0 };
         var seed = new Option<int>("--seed") { Description = "Seeds initialization, split, shuffling and augmentation.", DefaultValueFactory = _ => 0 };
@@ -48,7 +50,7 @@ internal static class TrainCommand
         var command = new Command("train", "Train a ResNet and export it to ONNX.")
         {
             data, validationData, arch, epochs, batchSize, optimizer, lr, momentum, nesterov, weightDecay, schedule, warmup, smoothing,
-            augment, valFraction, patience, seed, threads, output, resume, checkpointEvery, imageSize, channels, initialWeights, freeze, limit, skipBad,
+            augment, cropPadding, erasing, valFraction, patience, seed, threads, output, resume, checkpointEvery, imageSize, channels, initialWeights, freeze, limit, skipBad,
         };
         command.SetAction(context.Guard((p, cli, ct) =>
         {
@@ -68,13 +70,13 @@ internal static class TrainCommand
                 Schedule = p.GetValue(schedule),
                 WarmupFraction = p.GetValue(warmup),
                 LabelSmoothing = p.GetValue(smoothing),
-                Augmentation = p.GetValue(augment) switch
+                Augmentation = WithErasing(p.GetValue(augment) switch
                 {
                     "flip" => Augmentation.FlipOnly,
-                    "cifar" => Augmentation.CifarPaper,
+                    "cifar" => p.GetValue(cropPadding) is int pad ? Augmentation.CifarPaper with { Padding = pad } : Augmentation.CifarPaper,
                     "imagenet" => Augmentation.ImageNet,
                     _ => null,
-                },
+                }, p.GetValue(erasing)),
                 ValidationFraction = p.GetValue(valFraction),
                 EarlyStopping = p.GetValue(patience) > 0 ? new EarlyStoppingOptions(Patience: p.GetValue(patience)) : null,
                 Seed = p.GetValue(seed),
@@ -125,6 +127,15 @@ internal static class TrainCommand
             return ResNetCli.ExitOk;
         }));
         return command;
+    }
+
+    /// <summary>Adds random erasing with probability <paramref name="probability"/> (0: unchanged) to any augmentation.</summary>
+    private static Augmentation? WithErasing(Augmentation? augmentation, double probability)
+    {
+        if (probability == 0) return augmentation;
+        if (!(probability > 0 && probability <= 1))
+            throw new ArgumentException($"--random-erasing must be a probability in [0, 1], not {probability}.");
+        return (augmentation ?? new Augmentation()) with { RandomErasing = new RandomErasing(probability) };
     }
 
     internal static string Markup(string text) => Spectre.Console.Markup.Escape(text);

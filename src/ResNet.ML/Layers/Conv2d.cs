@@ -23,6 +23,9 @@ public sealed class Conv2d : Layer
     public Parameter Weight { get; }
     public Parameter? Bias { get; }
 
+    /// <summary>Whether the direct (im2col-free) kernels may be used; tests turn it off to check the im2col path.</summary>
+    internal bool AllowDirect { get; set; } = true;
+
     public override IEnumerable<Parameter> Parameters => Bias is null ? [Weight] : [Weight, Bias];
 
     public override IEnumerable<StateEntry> State =>
@@ -71,7 +74,7 @@ public sealed class Conv2d : Layer
             for (int n = begin; n < end; n++)
             {
                 float* yn = py + (long)n * y.SampleSize;
-                Convolve(px + (long)n * x.SampleSize, InChannels, x.H, x.W, pw, OutChannels, KernelSize, Stride, Padding, y.H, y.W, yn);
+                Convolve(AllowDirect, px + (long)n * x.SampleSize, InChannels, x.H, x.W, pw, OutChannels, KernelSize, Stride, Padding, y.H, y.W, yn);
                 if (Bias is not null)
                     for (int o = 0; o < OutChannels; o++)
                     {
@@ -86,9 +89,9 @@ public sealed class Conv2d : Layer
     /// matrix is never materialized, im2col writes straight into GEMM panels a block of pixels at a time.
     /// </summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void Convolve(float* image, int cin, int h, int w, float* packedWeight, int m, int kernel, int stride, int padding, int oh, int ow, float* output)
+    private static unsafe void Convolve(bool allowDirect, float* image, int cin, int h, int w, float* packedWeight, int m, int kernel, int stride, int padding, int oh, int ow, float* output)
     {
-        if (DirectConv.Supports(oh, ow))
+        if (allowDirect && DirectConv.Supports(cin, kernel, stride, oh, ow))
         {
             DirectConv.Convolve(image, cin, h, w, packedWeight, m, kernel, stride, padding, oh, ow, output);
             return;
@@ -156,7 +159,7 @@ public sealed class Conv2d : Layer
         int k = ColumnRows, pixels = dy.H * dy.W;
         bool pointwise = KernelSize == 1 && Stride == 1 && Padding == 0;
         // Weight gradient: im2col-free when the output tiles into 16-pixel pieces, else dY·colᵀ on an im2col matrix.
-        bool directWeight = DirectConv.Supports(dy.H, dy.W);
+        bool directWeight = AllowDirect && DirectConv.Supports(InChannels, KernelSize, Stride, dy.H, dy.W);
         float[]? columns = pointwise || directWeight ? null : Engine.Scratch(0, k * pixels);
         float[]? accumulator = directWeight ? Engine.Scratch(0, DirectConv.AccumulatorLength(OutChannels, InChannels, KernelSize)) : null;
         if (accumulator is not null) Array.Clear(accumulator, 0, DirectConv.AccumulatorLength(OutChannels, InChannels, KernelSize));
@@ -198,7 +201,7 @@ public sealed class Conv2d : Layer
                         biasGrad[o] = n == begin ? s : biasGrad[o] + s;
                     }
                 if (gradColumns is null)
-                    Convolve(dyn, OutChannels, dy.H, dy.W, pflip, InChannels, KernelSize, 1, KernelSize - 1 - Padding, x.H, x.W, dxn);
+                    Convolve(AllowDirect, dyn, OutChannels, dy.H, dy.W, pflip, InChannels, KernelSize, 1, KernelSize - 1 - Padding, x.H, x.W, dxn);
                 else
                 {
                     // dcol = Wᵀ · dY_n, folded back onto the image

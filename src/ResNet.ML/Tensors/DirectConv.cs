@@ -8,12 +8,23 @@ namespace ResNet.ML.Tensors;
 /// split by phase (x mod stride), so that for any stride the input pixels under kernel tap (c, ky, kx) for 8 or 16
 /// consecutive output pixels of a row are contiguous: the micro-kernel loads them straight from the buffer at
 /// tap offset + pixel base, and the 9x column matrix never exists. Output tiles are 8 channels × 32 pixels.
-/// Needs AVX-512, an output width that is a multiple of 8 and a pixel count that is a multiple of 16 (the CIFAR
-/// ResNets' 32x32, 16x16 and 8x8 stages, ImageNet's 56x56); callers fall back to im2col otherwise.
+/// Other output sizes (Fashion-MNIST's 28x28, 14x14 and 7x7, ImageNet's 28x28 and 14x14) use a "shifted" copy per
+/// kernel column and row phase instead, in which all output pixels of a tap are contiguous; the last 16-pixel piece may
+/// then be partial. Needs AVX-512; callers fall back to im2col otherwise.
 /// </summary>
 internal static unsafe class DirectConv
 {
-    public static bool Supports(int outH, int outW) => Vector512.IsHardwareAccelerated && outW % 8 == 0 && outH * outW % 16 == 0;
+    /// <summary>
+    /// The shifted layout streams the whole weight matrix per output tile, which only pays while it stays in cache: for
+    /// more taps than this (e.g. 3x3 over 256 channels), im2col + the blocked GEMM is faster.
+    /// </summary>
+    private const int MaxShiftedTaps = 128 * 9;
+
+    public static bool Supports(int cin, int kernel, int stride, int outH, int outW) =>
+        Vector512.IsHardwareAccelerated && (PhaseSplit(stride, outH, outW) || cin * kernel * kernel <= MaxShiftedTaps);
+
+    /// <summary>Whether the single phase-split copy serves: every 16-pixel piece is one or two aligned 8-wide row runs.</summary>
+    private static bool PhaseSplit(int stride, int oh, int ow) => ow % 8 == 0 && oh * ow % 16 == 0 && (stride > 1 || ow % 16 == 0);
 
     [ThreadStatic] private static int[]? t_offsets;
     [ThreadStatic] private static int[]? t_bases;
@@ -22,8 +33,10 @@ internal static unsafe class DirectConv
     private readonly struct Layout
     {
         public readonly int Taps, Pieces, ImageStride;
+        public readonly int Tail;          // valid pixels of the last piece (16 when the pixel count tiles exactly)
         public readonly bool Contiguous;   // each piece lies in one output row: one 16-wide load instead of two 8-wide
-        public Layout(int taps, int pieces, bool contiguous, int imageStride) => (Taps, Pieces, Contiguous, ImageStride) = (taps, pieces, contiguous, imageStride);
+        public Layout(int taps, int pieces, int tail, bool contiguous, int imageStride) =>
+            (Taps, Pieces, Tail, Contiguous, ImageStride) = (taps, pieces, tail, contiguous, imageStride);
     }
 
     /// <summary>
@@ -40,8 +53,8 @@ internal static unsafe class DirectConv
     private static Layout Prepare(float* first, int images, long imageStride, int cin, int h, int w, int kernel, int stride, int padding, int oh, int ow,
         out float[] padded, out int[] offsets, out int[] bases)
     {
-        if (stride == 1 && ow % 16 != 0)
-            return PrepareShifted(first, images, imageStride, cin, h, w, kernel, padding, oh, ow, out padded, out offsets, out bases);
+        if (!PhaseSplit(stride, oh, ow))
+            return PrepareShifted(first, images, imageStride, cin, h, w, kernel, stride, padding, oh, ow, out padded, out offsets, out bases);
         int hp = h + 2 * padding, wp = w + 2 * padding, wq = (wp + stride - 1) / stride;
         int phasePlane = hp * wq, plane = stride * phasePlane;
         int taps = cin * kernel * kernel, pixels = oh * ow, pieces = pixels / 16;
@@ -80,28 +93,29 @@ internal static unsafe class DirectConv
                     }
             }
         }
-        return new Layout(taps, pieces, ow % 16 == 0, cin * plane);
+        return new Layout(taps, pieces, 16, ow % 16 == 0, cin * plane);
     }
 
     /// <summary>
-    /// For stride 1 and rows narrower than a vector (8x8 outputs): one copy of the padded image per kernel column kx,
-    /// cropped to the ow columns that tap column reads ([c][kx][row][ow]). Output pixel p of tap (c, ky, kx) is then at
-    /// copy(c, kx) + ky·ow + p, contiguous across output rows, so every 16-pixel piece is one load (3 copies instead of
-    /// im2col's 9).
+    /// For sizes the phase-split copy cannot tile: one copy of the padded image per kernel column kx and row phase
+    /// (padded row mod stride), holding only the ow columns that kernel column reads ([c][kx][phase][row][ow]). Output
+    /// pixel p of tap (c, ky, kx) is then at copy(c, kx, ky mod stride) + (ky / stride)·ow + p, contiguous across output
+    /// rows, so every 16-pixel piece is one load whatever the width (k copies instead of im2col's k²). The last piece
+    /// may be partial; its extra lanes read finite values past the window, which callers discard or multiply by zero.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static Layout PrepareShifted(float* first, int images, long imageStride, int cin, int h, int w, int kernel, int padding, int oh, int ow,
+    private static Layout PrepareShifted(float* first, int images, long imageStride, int cin, int h, int w, int kernel, int stride, int padding, int oh, int ow,
         out float[] padded, out int[] offsets, out int[] bases)
     {
-        int hp = h + 2 * padding, window = hp * ow, plane = kernel * window;
-        int taps = cin * kernel * kernel, pixels = oh * ow, pieces = pixels / 16;
+        int rows = oh + (kernel - 1) / stride, window = rows * ow, plane = kernel * stride * window;
+        int taps = cin * kernel * kernel, pixels = oh * ow, pieces = (pixels + 15) / 16;
         padded = Engine.Scratch(7, images * cin * plane + 64);
         offsets = t_offsets is { } o && o.Length >= taps ? o : t_offsets = new int[Math.Max(taps, 64)];
         bases = t_bases is { } b && b.Length >= 2 * pieces ? b : t_bases = new int[Math.Max(2 * pieces, 64)];
         for (int c = 0; c < cin; c++)
             for (int ky = 0; ky < kernel; ky++)
                 for (int kx = 0; kx < kernel; kx++)
-                    offsets[(c * kernel + ky) * kernel + kx] = c * plane + kx * window + ky * ow;
+                    offsets[(c * kernel + ky) * kernel + kx] = c * plane + (kx * stride + ky % stride) * window + ky / stride * ow;
         for (int half = 0; half < 2 * pieces; half++) bases[half] = half * 8;
         padded.AsSpan(0, images * cin * plane + 64).Clear();
         for (int i = 0; i < images; i++)
@@ -111,15 +125,26 @@ internal static unsafe class DirectConv
             for (int c = 0; c < cin; c++)
                 for (int kx = 0; kx < kernel; kx++)
                 {
-                    // output column j reads image column j + kx − padding
-                    int j0 = Math.Max(0, padding - kx), j1 = Math.Min(ow, w + padding - kx);
+                    // output column j reads image column j·stride + kx − padding
+                    int j0 = 0, j1 = ow;
+                    while (j0 < ow && j0 * stride + kx - padding < 0) j0++;
+                    while (j1 > j0 && (j1 - 1) * stride + kx - padding >= w) j1--;
                     if (j1 <= j0) continue;
-                    for (int y = 0; y < h; y++)
-                        new ReadOnlySpan<float>(image + ((long)c * h + y) * w + j0 + kx - padding, j1 - j0)
-                            .CopyTo(dst.Slice(c * plane + kx * window + (y + padding) * ow + j0, j1 - j0));
+                    for (int phase = 0; phase < stride; phase++)
+                        for (int r = 0; r < rows; r++)
+                        {
+                            int y = r * stride + phase - padding;
+                            if (y < 0 || y >= h) continue;
+                            float* src = image + ((long)c * h + y) * w + kx - padding;
+                            var d = dst.Slice(c * plane + (kx * stride + phase) * window + r * ow, ow);
+                            if (stride == 1)
+                                new ReadOnlySpan<float>(src + j0, j1 - j0).CopyTo(d.Slice(j0, j1 - j0));
+                            else
+                                for (int j = j0; j < j1; j++) d[j] = src[j * stride];
+                        }
                 }
         }
-        return new Layout(taps, pieces, contiguous: true, cin * plane);
+        return new Layout(taps, pieces, pixels - (pieces - 1) * 16, contiguous: true, cin * plane);
     }
 
     /// <summary>
@@ -130,21 +155,32 @@ internal static unsafe class DirectConv
     public static void Convolve(float* image, int cin, int h, int w, float* packedWeight, int m, int kernel, int stride, int padding, int oh, int ow, float* output)
     {
         var layout = Prepare(image, cin, h, w, kernel, stride, padding, oh, ow, out var padded, out var offsets, out var bases);
-        int k = layout.Taps, pixels = oh * ow;
-        float* dummy = stackalloc float[Gemm.Mr * 16];
+        int k = layout.Taps, pixels = oh * ow, last = layout.Pieces - 1;
+        bool partial = layout.Tail < 16;
+        // Unpaired and partial pieces are written to 16-wide spare rows; partial ones are then copied out.
+        float* spare0 = stackalloc float[Gemm.Mr * 16];
+        float* spare1 = stackalloc float[Gemm.Mr * 16];
         fixed (float* pp = padded)
         fixed (int* offs = offsets, bs = bases)
             for (int q = 0; q < layout.Pieces; q += 2)
             {
                 bool pair = q + 1 < layout.Pieces;
+                bool partial0 = partial && q == last, partial1 = partial && pair && q + 1 == last;
                 int lo0 = bs[2 * q], hi0 = bs[2 * q + 1];
                 int lo1 = pair ? bs[2 * q + 2] : lo0, hi1 = pair ? bs[2 * q + 3] : hi0;
                 for (int ir = 0; ir < m; ir += Gemm.Mr)
                 {
                     float* a = packedWeight + (long)(ir / Gemm.Mr) * k * Gemm.Mr;
                     float* c0 = output + (long)ir * pixels + q * 16;
-                    float* c1 = pair ? c0 + 16 : dummy;
-                    Kernel(k, a, pp, offs, lo0, hi0, lo1, hi1, layout.Contiguous, c0, c1, pixels, pair ? pixels : 16, Math.Min(Gemm.Mr, m - ir));
+                    int rows = Math.Min(Gemm.Mr, m - ir);
+                    Kernel(k, a, pp, offs, lo0, hi0, lo1, hi1, layout.Contiguous,
+                        partial0 ? spare0 : c0, pair && !partial1 ? c0 + 16 : spare1, partial0 ? 16 : pixels, pair && !partial1 ? pixels : 16, rows);
+                    if (partial0 || partial1)
+                    {
+                        float* spare = partial0 ? spare0 : spare1, dst = partial0 ? c0 : c0 + 16;
+                        for (int r = 0; r < rows; r++)
+                            new ReadOnlySpan<float>(spare + r * 16, layout.Tail).CopyTo(new Span<float>(dst + (long)r * pixels, layout.Tail));
+                    }
                 }
             }
     }
@@ -216,10 +252,27 @@ internal static unsafe class DirectConv
     {
         var layout = Prepare(image, images, imageStride, cin, h, w, kernel, stride, padding, oh, ow, out var padded, out var offsets, out var bases);
         int k = layout.Taps, pixels = oh * ow, pieces = layout.Pieces;
+        float[]? padCopy = null;
+        if (layout.Tail < 16)
+        {
+            // A partial last piece: dY is copied with each plane zero-padded to whole pieces, so the extra lanes add 0.
+            int pitch = pieces * 16;
+            padCopy = Engine.Scratch(8, images * m * pitch);
+            for (int i = 0; i < images; i++)
+                for (int o = 0; o < m; o++)
+                {
+                    var d = padCopy.AsSpan((i * m + o) * pitch, pitch);
+                    new ReadOnlySpan<float>(gradOutput + i * gradStride + (long)o * pixels, pixels).CopyTo(d);
+                    d.Slice(pixels).Clear();
+                }
+            pixels = pitch;
+            gradStride = (long)m * pitch;
+        }
         var g = new Group(images, layout.ImageStride, gradStride, pieces, layout.Contiguous);
-        fixed (float* pp = padded)
+        fixed (float* pp = padded, pcopy = padCopy)
         fixed (int* offs = offsets, bs = bases)
         {
+            if (pcopy != null) gradOutput = pcopy;
             int o0 = 0;
             for (; o0 + 4 <= m; o0 += 4)
             {

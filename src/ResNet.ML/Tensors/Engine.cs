@@ -60,7 +60,7 @@ public static class Engine
     /// </summary>
     internal static float[] Scratch(int slot, int length)
     {
-        var slots = t_scratch ??= new float[]?[8];
+        var slots = t_scratch ??= new float[]?[10];
         var s = slots[slot];
         if (s is null || s.Length < length) slots[slot] = s = GC.AllocateUninitializedArray<float>(length, pinned: true);
         return s;

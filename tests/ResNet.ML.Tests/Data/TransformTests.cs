@@ -129,6 +129,39 @@ public class TransformTests
     }
 
     [TestMethod]
+    public void Random_erasing_zeroes_one_rectangle_in_every_channel_within_the_scale_range()
+    {
+        const int c = 2, h = 12, w = 10;
+        var ds = Distinct(c, h, w);   // no pixel is 0, so erased pixels are exactly the zeros
+        var erasing = new RandomErasing(Probability: 1, MinScale: 0.1, MaxScale: 0.3);
+        var transform = new SampleTransform(ds, new Augmentation { RandomErasing = erasing }, Normalization.None);
+        var outp = new float[c * h * w];
+        var sizes = new HashSet<int>();
+        for (int seed = 0; seed < 200; seed++)
+        {
+            transform.Apply(0, outp, new Rng((ulong)seed));
+            var zeros = Enumerable.Range(0, h * w).Where(i => outp[i] == 0).ToArray();
+            Assert.IsTrue(zeros.Length > 0, $"seed {seed}: probability 1 must erase");
+            int x0 = zeros.Min(i => i % w), x1 = zeros.Max(i => i % w), y0 = zeros.Min(i => i / w), y1 = zeros.Max(i => i / w);
+            Assert.AreEqual((x1 - x0 + 1) * (y1 - y0 + 1), zeros.Length, $"seed {seed}: erased pixels form a rectangle");
+            Assert.IsTrue(zeros.Length >= 0.1 * h * w * 0.5 && zeros.Length <= 0.3 * h * w * 1.6, $"seed {seed}: area {zeros.Length}");
+            for (int i = 0; i < h * w; i++)
+            {
+                Assert.AreEqual(outp[i] == 0, outp[h * w + i] == 0, $"seed {seed}: both channels erased alike at {i}");
+                if (outp[i] != 0) Assert.AreEqual(i + 1f, outp[i], "untouched pixels keep their value");
+            }
+            sizes.Add(zeros.Length);
+        }
+        Assert.IsTrue(sizes.Count > 5, "the erased area varies");
+
+        var never = new SampleTransform(ds, new Augmentation { RandomErasing = erasing with { Probability = 0 } }, Normalization.None);
+        never.Apply(0, outp, new Rng(1));
+        CollectionAssert.AreEqual(Enumerable.Range(1, c * h * w).Select(v => (float)v).ToArray(), outp);
+        var bad = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new SampleTransform(ds, new Augmentation { RandomErasing = erasing with { Probability = 1.5 } }, Normalization.None));
+        StringAssert.Contains(bad.Message, "RandomErasing probability");
+    }
+
+    [TestMethod]
     public void Computed_normalization_gives_zero_mean_unit_variance_per_channel()
     {
         var bytes = new byte[4 * 2 * 3 * 3];

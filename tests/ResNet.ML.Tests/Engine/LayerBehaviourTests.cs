@@ -8,6 +8,36 @@ namespace ResNet.ML.Tests.Engine;
 public class LayerBehaviourTests
 {
     [TestMethod]
+    [DataRow(16, 16, 1, 28, DisplayName = "16->16 3x3 at 28x28 (784 pixels, whole pieces, 28-wide rows)")]
+    [DataRow(16, 32, 2, 28, DisplayName = "16->32 3x3 stride 2, 28x28 -> 14x14 (196 pixels, partial piece)")]
+    [DataRow(64, 64, 1, 7, DisplayName = "64->64 3x3 at 7x7 (49 pixels)")]
+    public void DirectConvolutionMatchesIm2ColOnFashionMnistShapes(int cin, int cout, int stride, int size)
+    {
+        var rng = new Rng(77);
+        var direct = new Conv2d("direct", cin, cout, 3, stride, 1);
+        var im2col = new Conv2d("im2col", cin, cout, 3, stride, 1) { AllowDirect = false };
+        for (int i = 0; i < direct.Weight.Value.Length; i++) direct.Weight.Value.Data[i] = im2col.Weight.Value.Data[i] = (float)(0.1 * rng.NextGaussian());
+        var x = GradientCheck.RandomTensor(rng, 5, cin, size, size, 1.0);
+        var y1 = direct.Forward(x, true);
+        var y2 = im2col.Forward(x, true);
+        AssertNear(y2.Data, y1.Data, "forward");
+        var dy = GradientCheck.RandomTensor(rng, y1.N, y1.C, y1.H, y1.W, 1.0);
+        direct.Weight.Grad.Clear();
+        im2col.Weight.Grad.Clear();
+        var dx1 = direct.Backward(dy);
+        var dx2 = im2col.Backward(dy);
+        AssertNear(dx2.Data, dx1.Data, "input gradient");
+        AssertNear(im2col.Weight.Grad.Data, direct.Weight.Grad.Data, "weight gradient");
+
+        static void AssertNear(float[] expected, float[] actual, string what)
+        {
+            double diff = 0, norm = 0;
+            for (int i = 0; i < expected.Length; i++) { diff = Math.Max(diff, Math.Abs(expected[i] - actual[i])); norm = Math.Max(norm, Math.Abs(expected[i])); }
+            Assert.IsTrue(norm > 0 && diff <= 1e-5 * norm, $"{what}: max |Δ| {diff:g3} against max |value| {norm:g3}");
+        }
+    }
+
+    [TestMethod]
     public void BatchNormTrainingUpdatesRunningStatsAndEvalUsesThem()
     {
         var rng = new Rng(5);

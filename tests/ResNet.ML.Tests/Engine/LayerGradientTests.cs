@@ -16,6 +16,13 @@ public class LayerGradientTests
     [TestMethod] public void Conv3x3DirectPathSeveralImageGroups() => GradientCheck.Run(new Conv2d("c", 2, 3, 3, 1, 1), 10, 2, 32, 32, seed: 37, maxChecksPerTensor: 24);
     [TestMethod] public void Conv3x3Stride1Batch1NoPadding() => GradientCheck.Run(new Conv2d("c", 3, 4, 3, 1, 0), 1, 3, 6, 18, seed: 33);
     [TestMethod] public void Conv3x3Stride2Batch1WithBias() => GradientCheck.Run(new Conv2d("c", 3, 5, 3, 2, 1, bias: true), 1, 3, 7, 6, seed: 2);
+    // Sizes the phase-split copy cannot tile (Fashion-MNIST's 28 -> 14 -> 7): the shifted layout with a partial last piece.
+    [TestMethod] public void Conv3x3ShiftedPathPartialPiece() => GradientCheck.Run(new Conv2d("c", 3, 9, 3, 1, 1), 2, 3, 7, 7, seed: 38);
+    [TestMethod] public void Conv3x3Stride2ShiftedPath() => GradientCheck.Run(new Conv2d("c", 2, 4, 3, 2, 1), 3, 2, 14, 14, seed: 39);
+    [TestMethod] public void Conv5x5Stride3ShiftedPathNoPadding() => GradientCheck.Run(new Conv2d("c", 2, 3, 5, 3, 0), 2, 2, 13, 11, seed: 40);
+    // The im2col + GEMM path, which the direct kernels now cover for these sizes.
+    [TestMethod] public void Conv3x3Stride1OddSizesIm2Col() => GradientCheck.Run(new Conv2d("c", 3, 4, 3, 1, 1) { AllowDirect = false }, 2, 3, 7, 5, seed: 41);
+    [TestMethod] public void Conv3x3Stride2Im2ColWithBias() => GradientCheck.Run(new Conv2d("c", 3, 5, 3, 2, 1, bias: true) { AllowDirect = false }, 2, 3, 9, 6, seed: 42);
     [TestMethod] public void Conv1x1() => GradientCheck.Run(new Conv2d("c", 5, 3, 1), 2, 5, 3, 4, seed: 3);
     [TestMethod] public void Conv1x1Stride2() => GradientCheck.Run(new Conv2d("c", 4, 6, 1, 2), 3, 4, 5, 5, seed: 4);
     [TestMethod] public void Conv7x7Stride2Pad3() => GradientCheck.Run(new Conv2d("c", 2, 3, 7, 2, 3), 1, 2, 11, 9, seed: 5);

@@ -2,7 +2,7 @@ namespace ResNet.ML.Data;
 
 /// <summary>
 /// Random training-time transforms, applied per image in this order: random resized crop, pad + random crop, horizontal
-/// flip. The output keeps the dataset's image size. Every random choice comes from a <see cref="Tensors.Rng"/> derived from
+/// flip, normalization, random erasing. The output keeps the dataset's image size. Every random choice comes from a <see cref="Tensors.Rng"/> derived from
 /// the loader's seed, epoch and batch, so runs are reproducible. Evaluation uses no augmentation (null).
 /// </summary>
 public sealed record Augmentation
@@ -19,6 +19,12 @@ public sealed record Augmentation
     /// </summary>
     public RandomResizedCrop? RandomResizedCrop { get; init; }
 
+    /// <summary>
+    /// Random erasing (Zhong et al. 2017; torchvision's <c>RandomErasing</c> with value 0): after normalization, a random
+    /// rectangle is set to 0, the dataset mean; null = off. Strong on small grayscale sets such as Fashion-MNIST.
+    /// </summary>
+    public RandomErasing? RandomErasing { get; init; }
+
     /// <summary>The ResNet paper's CIFAR recipe (Sec. 4.2): pad 4, random 32x32 crop, random horizontal flip.</summary>
     public static Augmentation CifarPaper { get; } = new() { Padding = 4, HorizontalFlip = true };
 
@@ -33,6 +39,25 @@ public sealed record Augmentation
         if (Padding < 0 || Padding > Math.Max(height, width))
             throw new ArgumentOutOfRangeException(nameof(Padding), $"Augmentation padding must be in [0, {Math.Max(height, width)}], not {Padding}.");
         RandomResizedCrop?.Validate();
+        RandomErasing?.Validate();
+    }
+}
+
+/// <summary>
+/// torchvision's RandomErasing parameters: with probability <paramref name="Probability"/>, erase a rectangle covering
+/// a uniform fraction in [MinScale, MaxScale] of the image, aspect ratio log-uniform in [MinRatio, MaxRatio]; after 10
+/// draws that do not fit, the image is left as it is.
+/// </summary>
+public sealed record RandomErasing(double Probability = 0.5, double MinScale = 0.02, double MaxScale = 0.33, double MinRatio = 0.3, double MaxRatio = 3.3)
+{
+    internal void Validate()
+    {
+        if (!(Probability >= 0 && Probability <= 1))
+            throw new ArgumentOutOfRangeException(nameof(Probability), $"RandomErasing probability must be in [0, 1], not {Probability}.");
+        if (!(MinScale > 0 && MinScale <= MaxScale && MaxScale <= 1))
+            throw new ArgumentOutOfRangeException(nameof(MinScale), $"RandomErasing scale range must satisfy 0 < min <= max <= 1; got [{MinScale}, {MaxScale}].");
+        if (!(MinRatio > 0 && MinRatio <= MaxRatio && double.IsFinite(MaxRatio)))
+            throw new ArgumentOutOfRangeException(nameof(MinRatio), $"RandomErasing ratio range must satisfy 0 < min <= max; got [{MinRatio}, {MaxRatio}].");
     }
 }
 

@@ -80,6 +80,29 @@ internal sealed class SampleTransform
                 }
             }
         }
+
+        if (aug.RandomErasing is { } erasing && rng.NextDouble() < erasing.Probability
+            && DrawErasingBox(erasing, h, w, rng) is var (ex, ey, ew, eh) && ew > 0)
+            for (int ch = 0; ch < c; ch++)
+                for (int y = ey; y < ey + eh; y++)
+                    destination.Slice(ch * plane + y * w + ex, ew).Clear();
+    }
+
+    /// <summary>torchvision's RandomErasing.get_params on an h × w image: (x, y, width, height), width 0 when no draw fits.</summary>
+    internal static (int X, int Y, int Width, int Height) DrawErasingBox(RandomErasing p, int h, int w, Rng rng)
+    {
+        double area = (double)h * w;
+        double logMin = Math.Log(p.MinRatio), logMax = Math.Log(p.MaxRatio);
+        for (int attempt = 0; attempt < 10; attempt++)
+        {
+            double eraseArea = area * (p.MinScale + (p.MaxScale - p.MinScale) * rng.NextDouble());
+            double ratio = Math.Exp(logMin + (logMax - logMin) * rng.NextDouble());
+            int eh = (int)Math.Round(Math.Sqrt(eraseArea * ratio));
+            int ew = (int)Math.Round(Math.Sqrt(eraseArea / ratio));
+            if (eh > 0 && ew > 0 && eh < h && ew < w)
+                return (rng.NextInt(w - ew + 1), rng.NextInt(h - eh + 1), ew, eh);
+        }
+        return (0, 0, 0, 0);
     }
 
     /// <summary>torchvision's RandomResizedCrop.get_params, on an h × w image; returns (x, y, width, height).</summary>
