@@ -1,21 +1,36 @@
 #!/usr/bin/env bash
 # Runs the ResNet.ML engine benchmark and PyTorch (Debian's python3-torch, same model, batch, threads, SGD momentum)
-# one after the other in the same run, and prints both JSON lines and the ratios (ours / PyTorch).
-# Usage: bench/run_vs_pytorch.sh [arch] [batch] [threads] [steps]     (defaults: resnet20 128 2 20)
+# alternately in the same run, prints every JSON line and the median of the per-pair ratios (ours / PyTorch, > 1 = ours
+# faster). Pairs are interleaved so that a change in the machine's load hits both sides alike.
+# Usage: bench/run_vs_pytorch.sh [arch] [batch] [threads] [steps] [pairs]     (defaults: resnet20 128 2 20 3)
+# Extra arguments for both sides (e.g. "--size 28 --channels 1") can be given in BENCH_ARGS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-arch=${1:-resnet20}; batch=${2:-128}; threads=${3:-2}; steps=${4:-20}
+arch=${1:-resnet20}; batch=${2:-128}; threads=${3:-2}; steps=${4:-20}; pairs=${5:-3}
+extra=${BENCH_ARGS:-}
 peer=../shared/bench/pytorch_peer.py
 [ -f "$peer" ] || peer=/work/shared/bench/pytorch_peer.py
 dotnet build bench/ResNet.ML.Bench -c Release -v q -nologo >/dev/null
-ours=$(dotnet bench/ResNet.ML.Bench/bin/Release/net10.0/ResNet.ML.Bench.dll --arch "$arch" --batch "$batch" --threads "$threads" --steps "$steps")
-torch=$(/usr/bin/python3 "$peer" --arch "$arch" --batch "$batch" --threads "$threads" --steps "$steps")
-echo "ours:    $ours"
-echo "pytorch: $torch"
-/usr/bin/python3 - "$ours" "$torch" <<'PY'
-import json, sys
-o, t = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-print(json.dumps({"train_ratio": round(o["train_images_per_sec"] / t["train_images_per_sec"], 2),
-                  "infer_ratio": round(o["infer_images_per_sec"] / t["infer_images_per_sec"], 2),
-                  "peak_rss_ratio": round(o["peak_rss_mb"] / t["peak_rss_mb"], 2)}))
+lines=()
+for ((i = 1; i <= pairs; i++)); do
+  # shellcheck disable=SC2086
+  ours=$(dotnet bench/ResNet.ML.Bench/bin/Release/net10.0/ResNet.ML.Bench.dll --arch "$arch" --batch "$batch" --threads "$threads" --steps "$steps" $extra)
+  # shellcheck disable=SC2086
+  torch=$(/usr/bin/python3 "$peer" --arch "$arch" --batch "$batch" --threads "$threads" --steps "$steps" $extra)
+  echo "pair $i ours:    $ours"
+  echo "pair $i pytorch: $torch"
+  lines+=("$ours" "$torch")
+done
+/usr/bin/python3 - "${lines[@]}" <<'PY'
+import json, statistics, sys
+rows = [json.loads(s) for s in sys.argv[1:]]
+pairs = list(zip(rows[0::2], rows[1::2]))
+def med(key, side): return round(statistics.median(p[side][key] for p in pairs), 1)
+def ratio(key): return round(statistics.median(o[key] / t[key] for o, t in pairs), 2)
+print(json.dumps({"pairs": len(pairs),
+                  "ours_train_median": med("train_images_per_sec", 0), "pytorch_train_median": med("train_images_per_sec", 1),
+                  "train_ratio": ratio("train_images_per_sec"),
+                  "train_ratio_range": [round(min(o["train_images_per_sec"] / t["train_images_per_sec"] for o, t in pairs), 2),
+                                        round(max(o["train_images_per_sec"] / t["train_images_per_sec"] for o, t in pairs), 2)],
+                  "infer_ratio": ratio("infer_images_per_sec"), "peak_rss_ratio": ratio("peak_rss_mb")}))
 PY

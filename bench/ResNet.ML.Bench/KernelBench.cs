@@ -21,7 +21,8 @@ internal static class KernelBench
             double sec = CpuSeconds(() => { for (int r = 0; r < reps; r++) Gemm.Multiply(false, false, m, n, k, a, k, b, n, c, n, false); }, 5);
             Console.WriteLine($"gemm {m}x{n}x{k}: {2.0 * m * n * k * reps / sec / 1e9:F1} GFLOP/s");
         }
-        foreach (var (cin, cout, hw, stride) in new[] { (3, 16, 32, 1), (16, 16, 32, 1), (16, 32, 32, 2), (32, 32, 16, 1), (32, 64, 16, 2), (64, 64, 8, 1) })
+        foreach (var (cin, cout, hw, stride) in new[] { (3, 16, 32, 1), (16, 16, 32, 1), (16, 32, 32, 2), (32, 32, 16, 1), (32, 64, 16, 2), (64, 64, 8, 1),
+                     (16, 16, 28, 1), (16, 32, 28, 2), (32, 32, 14, 1), (32, 64, 14, 2), (64, 64, 7, 1) })
         {
             var conv = new Conv2d("conv", cin, cout, 3, stride, 1);
             foreach (var p in conv.Parameters) for (int i = 0; i < p.Value.Length; i++) p.Value.Data[i] = (float)rng.NextGaussian();
@@ -41,6 +42,40 @@ internal static class KernelBench
         bn.Forward(t, true);
         double bf = CpuSeconds(() => bn.Forward(t, true), 5), bb = CpuSeconds(() => bn.Backward(t), 5);
         Console.WriteLine($"bn 16x32x32: fwd {bf * 1e3 / 32:F3} ms/img  bwd {bb * 1e3 / 32:F3} ms/img");
+    }
+
+    /// <summary>
+    /// A/B of the weight-gradient group budget: conv backward over 64 images on one thread, the variants interleaved
+    /// call by call and the minimum of each kept, so that slow phases of a shared machine hit both alike. Run with --groups.
+    /// </summary>
+    public static void Groups()
+    {
+        Engine.Threads = 1;
+        var rng = new Rng(1);
+        (int Pixels, long Bytes)[] budgets = [(512, 256 << 10), (2048, 256 << 10), (8192, 256 << 10), (8192, 1 << 20)];
+        foreach (var (cin, cout, hw, stride) in new[] { (16, 16, 32, 1), (32, 32, 16, 1), (64, 64, 8, 1), (16, 16, 28, 1), (32, 32, 14, 1), (64, 64, 7, 1) })
+        {
+            var conv = new Conv2d("conv", cin, cout, 3, stride, 1);
+            for (int i = 0; i < conv.Weight.Value.Length; i++) conv.Weight.Value.Data[i] = (float)rng.NextGaussian();
+            var x = new Tensor(64, cin, hw, hw);
+            for (int i = 0; i < x.Length; i++) x.Data[i] = (float)rng.NextGaussian();
+            var y = conv.Forward(x, true);
+            var dy = y.Clone();
+            var best = budgets.Select(_ => double.MaxValue).ToArray();
+            double fwdBest = double.MaxValue;
+            for (int rep = 0; rep < 15; rep++)
+            {
+                fwdBest = Math.Min(fwdBest, CpuSeconds(() => conv.Forward(x, true), 1));
+                for (int b = 0; b < budgets.Length; b++)
+                {
+                    (DirectConv.GroupPixels, DirectConv.GroupBytes) = budgets[b];
+                    best[b] = Math.Min(best[b], CpuSeconds(() => conv.Backward(dy), 1));
+                }
+            }
+            (DirectConv.GroupPixels, DirectConv.GroupBytes) = (2048, 256 << 10);
+            Console.WriteLine($"conv {cin}->{cout} {hw}x{hw}: fwd {fwdBest * 1e3:F2} ms; bwd " +
+                string.Join(", ", budgets.Select((g, b) => $"{g.Pixels} px/{g.Bytes >> 10} KB {best[b] * 1e3:F2} ms")));
+        }
     }
 
     private static double CpuSeconds(Action action, int repeats)

@@ -161,15 +161,14 @@ public sealed class Conv2d : Layer
         // Weight gradient: im2col-free when the output tiles into 16-pixel pieces, else dY·colᵀ on an im2col matrix.
         bool directWeight = AllowDirect && DirectConv.Supports(InChannels, KernelSize, Stride, dy.H, dy.W);
         float[]? columns = pointwise || directWeight ? null : Engine.Scratch(0, k * pixels);
-        float[]? accumulator = directWeight ? Engine.Scratch(0, DirectConv.AccumulatorLength(OutChannels, InChannels, KernelSize)) : null;
-        if (accumulator is not null) Array.Clear(accumulator, 0, DirectConv.AccumulatorLength(OutChannels, InChannels, KernelSize));
         float[]? gradColumns = BackwardAsConvolution ? null : Engine.Scratch(1, k * pixels);
         var weightGrad = Engine.Scratch(2, OutChannels * k);
+        if (directWeight) Array.Clear(weightGrad, 0, OutChannels * k);   // the direct kernel accumulates into it
         var biasGrad = Engine.Scratch(3, OutChannels);
         _weightGradParts[part] = weightGrad;
         _biasGradParts[part] = biasGrad;
         var weight = Weight.Value.Data;
-        fixed (float* px = x.Data, pdy = dy.Data, pdx = dx.Data, pacc = accumulator, pflip = _packedFlipped)
+        fixed (float* px = x.Data, pdy = dy.Data, pdx = dx.Data, pwg = weightGrad, pflip = _packedFlipped)
         {
             for (int n = begin; n < end; n++)
             {
@@ -178,10 +177,10 @@ public sealed class Conv2d : Layer
                 if (directWeight)
                 {
                     // A group of images at a time, starting at the group's first image.
-                    int group = DirectConv.WeightGradientGroup(dy.H, dy.W);
+                    int group = DirectConv.WeightGradientGroup(InChannels, x.H, x.W, KernelSize, Stride, Padding, dy.H, dy.W);
                     if ((n - begin) % group == 0)
                         DirectConv.AccumulateWeightGradient(xn, Math.Min(group, end - n), x.SampleSize, InChannels, x.H, x.W,
-                            dyn, dy.SampleSize, OutChannels, KernelSize, Stride, Padding, dy.H, dy.W, pacc);
+                            dyn, dy.SampleSize, OutChannels, KernelSize, Stride, Padding, dy.H, dy.W, pwg);
                 }
                 else
                 {
@@ -209,8 +208,6 @@ public sealed class Conv2d : Layer
                     Im2Col.Fold(gradColumns, InChannels, x.H, x.W, KernelSize, Stride, Padding, dy.H, dy.W, new Span<float>(dxn, dx.SampleSize));
                 }
             }
-            if (directWeight)
-                fixed (float* pwg = weightGrad) DirectConv.ReduceWeightGradient(pacc, OutChannels * k, pwg);
         }
     }
 }

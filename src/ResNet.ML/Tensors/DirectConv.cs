@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace ResNet.ML.Tensors;
 
@@ -235,20 +236,37 @@ internal static unsafe class DirectConv
         Vector512.Store(v1, c1);
     }
 
-    /// <summary>Floats of the per-thread vector accumulator <see cref="AccumulateWeightGradient"/> needs.</summary>
-    public static int AccumulatorLength(int m, int cin, int kernel) => m * cin * kernel * kernel * 16;
+    /// <summary>
+    /// How many images <see cref="AccumulateWeightGradient"/> should take at once: about <see cref="GroupPixels"/>
+    /// output pixels (each register tile's sum over them is reduced and added once), but no more than keeps the group's
+    /// padded copy within about <see cref="GroupBytes"/>, so that the tiles stream it from L1/L2 rather than L3.
+    /// </summary>
+    public static int WeightGradientGroup(int cin, int h, int w, int kernel, int stride, int padding, int outH, int outW)
+    {
+        int pixels = outH * outW;
+        long paddedFloats;
+        if (PhaseSplit(stride, outH, outW))
+        {
+            int hp = h + 2 * padding, wq = (w + 2 * padding + stride - 1) / stride;
+            paddedFloats = (long)cin * stride * hp * wq;
+        }
+        else paddedFloats = (long)cin * kernel * stride * (outH + (kernel - 1) / stride) * outW;
+        long byBytes = GroupBytes / (4 * paddedFloats);
+        return (int)Math.Max(1, Math.Min(GroupPixels / pixels, byBytes));
+    }
 
-    /// <summary>How many images <see cref="AccumulateWeightGradient"/> should take at once: about 8k output pixels.</summary>
-    public static int WeightGradientGroup(int outH, int outW) => Math.Max(1, 8192 / (outH * outW));
+    // Settable for the kernel benchmark's A/B runs (bench --groups).
+    internal static long GroupBytes = 256 * 1024;
+    internal static int GroupPixels = 2048;
 
     /// <summary>
-    /// acc[o, t, 0..16] += Σ over <paramref name="images"/> images and their 16-pixel pieces of dY[o, piece] ·
-    /// x_padded[tap t, piece]. Register tiles run over all the images before touching acc, and the 16 lanes are summed
-    /// by <see cref="ReduceWeightGradient"/> once per batch part, so small images cost no more per pixel than large.
+    /// grad[o, t] += Σ over <paramref name="images"/> images and their 16-pixel pieces of dY[o, piece] ·
+    /// x_padded[tap t, piece] (grad is [m, cin·k·k]). Each register tile keeps 16 per-lane partial sums over all the
+    /// images and reduces them in registers (<see cref="Sum16"/>) before one add to grad.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void AccumulateWeightGradient(float* image, int images, long imageStride, int cin, int h, int w,
-        float* gradOutput, long gradStride, int m, int kernel, int stride, int padding, int oh, int ow, float* acc)
+        float* gradOutput, long gradStride, int m, int kernel, int stride, int padding, int oh, int ow, float* grad)
     {
         var layout = Prepare(image, images, imageStride, cin, h, w, kernel, stride, padding, oh, ow, out var padded, out var offsets, out var bases);
         int k = layout.Taps, pixels = oh * ow, pieces = layout.Pieces;
@@ -277,29 +295,49 @@ internal static unsafe class DirectConv
             for (; o0 + 4 <= m; o0 += 4)
             {
                 int t0 = 0;
-                for (; t0 + 4 <= k; t0 += 4) Tile4x4(gradOutput + (long)o0 * pixels, pixels, pp, offs + t0, bs, g, acc + ((long)o0 * k + t0) * 16, k * 16);
+                for (; t0 + 4 <= k; t0 += 4) Tile4x4(gradOutput + (long)o0 * pixels, pixels, pp, offs + t0, bs, g, grad + (long)o0 * k + t0, k);
                 for (; t0 < k; t0++)
-                    for (int oi = o0; oi < o0 + 4; oi++) Tile1x1(gradOutput + (long)oi * pixels, pp + offs[t0], bs, g, acc + ((long)oi * k + t0) * 16);
+                    for (int oi = o0; oi < o0 + 4; oi++) Tile1x1(gradOutput + (long)oi * pixels, pp + offs[t0], bs, g, grad + (long)oi * k + t0);
             }
             for (; o0 < m; o0++)
-                for (int t0 = 0; t0 < k; t0++) Tile1x1(gradOutput + (long)o0 * pixels, pp + offs[t0], bs, g, acc + ((long)o0 * k + t0) * 16);
+                for (int t0 = 0; t0 < k; t0++) Tile1x1(gradOutput + (long)o0 * pixels, pp + offs[t0], bs, g, grad + (long)o0 * k + t0);
         }
     }
 
     private readonly record struct Group(int Images, int PaddedStride, long GradStride, int Pieces, bool Contiguous);
 
-    /// <summary>weightGrad[o, t] = Σ lanes of acc[o, t] (overwrites).</summary>
-    public static void ReduceWeightGradient(float* acc, int count, float* weightGrad)
+    /// <summary>
+    /// r[j] = Σ lanes of v_j for 16 vectors: pairs are interleaved and added within 128-bit lanes, then across them,
+    /// 45 shuffles and adds in all instead of 16 separate horizontal sums.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Sum16(Vector512<float> v0, Vector512<float> v1, Vector512<float> v2, Vector512<float> v3,
+        Vector512<float> v4, Vector512<float> v5, Vector512<float> v6, Vector512<float> v7, Vector512<float> v8, Vector512<float> v9,
+        Vector512<float> v10, Vector512<float> v11, Vector512<float> v12, Vector512<float> v13, Vector512<float> v14, Vector512<float> v15)
     {
-        for (int i = 0; i < count; i++) weightGrad[i] = Vector512.Sum(Vector512.Load(acc + (long)i * 16));
+        // per 128-bit lane: (a0+a2, b0+b2, a1+a3, b1+b3)
+        static Vector512<float> Pair(Vector512<float> a, Vector512<float> b) => Avx512F.UnpackLow(a, b) + Avx512F.UnpackHigh(a, b);
+        // per 128-bit lane: (Σa, Σb, Σc, Σd) of that lane
+        static Vector512<float> Quad(Vector512<float> ab, Vector512<float> cd) =>
+            Avx512F.UnpackLow(ab.AsDouble(), cd.AsDouble()).AsSingle() + Avx512F.UnpackHigh(ab.AsDouble(), cd.AsDouble()).AsSingle();
+        // (s.L0+s.L1, s.L2+s.L3, t.L0+t.L1, t.L2+t.L3) over 128-bit lanes L
+        static Vector512<float> Lanes(Vector512<float> s, Vector512<float> t) => Avx512F.Shuffle4x128(s, t, 0x88) + Avx512F.Shuffle4x128(s, t, 0xDD);
+        var q0 = Quad(Pair(v0, v1), Pair(v2, v3));
+        var q1 = Quad(Pair(v4, v5), Pair(v6, v7));
+        var q2 = Quad(Pair(v8, v9), Pair(v10, v11));
+        var q3 = Quad(Pair(v12, v13), Pair(v14, v15));
+        return Lanes(Lanes(q0, q1), Lanes(q2, q3));
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddRow(float* grad, Vector128<float> v) => Vector128.Store(Vector128.Load(grad) + v, grad);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> LoadPiece(float* x, int* bs, int q, bool contiguous) =>
         contiguous ? Vector512.Load(x + bs[2 * q]) : Vector512.Create(Vector256.Load(x + bs[2 * q]), Vector256.Load(x + bs[2 * q + 1]));
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile4x4(float* dy, int ldy, float* x, int* offs, int* bs, Group g, float* acc, int ldacc)
+    private static void Tile4x4(float* dy, int ldy, float* x, int* offs, int* bs, Group g, float* grad, int ldgrad)
     {
         Vector512<float> a00 = default, a01 = default, a02 = default, a03 = default, a10 = default, a11 = default, a12 = default, a13 = default;
         Vector512<float> a20 = default, a21 = default, a22 = default, a23 = default, a30 = default, a31 = default, a32 = default, a33 = default;
@@ -325,13 +363,14 @@ internal static unsafe class DirectConv
                 a30 = Vector512.FusedMultiplyAdd(d, v0, a30); a31 = Vector512.FusedMultiplyAdd(d, v1, a31); a32 = Vector512.FusedMultiplyAdd(d, v2, a32); a33 = Vector512.FusedMultiplyAdd(d, v3, a33);
             }
         }
-        Add(acc, a00); Add(acc + 16, a01); Add(acc + 32, a02); Add(acc + 48, a03); acc += ldacc;
-        Add(acc, a10); Add(acc + 16, a11); Add(acc + 32, a12); Add(acc + 48, a13); acc += ldacc;
-        Add(acc, a20); Add(acc + 16, a21); Add(acc + 32, a22); Add(acc + 48, a23); acc += ldacc;
-        Add(acc, a30); Add(acc + 16, a31); Add(acc + 32, a32); Add(acc + 48, a33);
+        var sums = Sum16(a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23, a30, a31, a32, a33);
+        AddRow(grad, sums.GetLower().GetLower());
+        AddRow(grad + ldgrad, sums.GetLower().GetUpper());
+        AddRow(grad + 2 * ldgrad, sums.GetUpper().GetLower());
+        AddRow(grad + 3 * ldgrad, sums.GetUpper().GetUpper());
     }
 
-    private static void Tile1x1(float* dy, float* x, int* bs, Group g, float* acc)
+    private static void Tile1x1(float* dy, float* x, int* bs, Group g, float* grad)
     {
         var a = Vector512<float>.Zero;
         for (int i = 0; i < g.Images; i++)
@@ -340,9 +379,6 @@ internal static unsafe class DirectConv
             for (int q = 0; q < g.Pieces; q++)
                 a = Vector512.FusedMultiplyAdd(Vector512.Load(dyi + q * 16), Vector512.Create(Vector256.Load(xi + bs[2 * q]), Vector256.Load(xi + bs[2 * q + 1])), a);
         }
-        Add(acc, a);
+        *grad += Vector512.Sum(a);
     }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Add(float* acc, Vector512<float> v) => Vector512.Store(Vector512.Load(acc) + v, acc);
 }
