@@ -41,7 +41,7 @@ void Step()
     sgd.ZeroGrad();
     var logits = net.Forward(x, training: true);
     var (_, g) = loss.Compute(logits, labels);
-    net.Backward(g);
+    net.BackwardParameters(g);
     sgd.Step();
 }
 

@@ -113,8 +113,16 @@ public sealed class Conv2d : Layer
             }
     }
 
-    public override Tensor Backward(Tensor gradOutput)
+    public override Tensor Backward(Tensor gradOutput) => Backward(gradOutput, inputGradient: true)!;
+
+    /// <summary>Accumulates the weight (and bias) gradients without computing the input gradient (a network's first layer).</summary>
+    public void BackwardParametersOnly(Tensor gradOutput) => Backward(gradOutput, inputGradient: false);
+
+    private bool _inputGradient = true;
+
+    private Tensor? Backward(Tensor gradOutput, bool inputGradient)
     {
+        _inputGradient = inputGradient;
         var x = _input ?? throw new InvalidOperationException($"Conv2d '{Name}': Backward was called before Forward.");
         var y = _output!;
         if (!gradOutput.SameShape(y))
@@ -123,7 +131,7 @@ public sealed class Conv2d : Layer
         var gradInput = Tensor.Reuse(ref _gradInput, x.N, x.C, x.H, x.W);
         int parts = Engine.Parts(x.N);
         if (_weightGradParts.Length < parts) { _weightGradParts = new float[parts][]; _biasGradParts = new float[parts][]; }
-        if (BackwardAsConvolution)
+        if (BackwardAsConvolution && inputGradient)
         {
             // W'[c, o, ky, kx] = W[o, c, k-1-ky, k-1-kx], packed as the weights of a Cout -> Cin convolution.
             int kk = KernelSize * KernelSize, rows = OutChannels * kk;
@@ -147,7 +155,7 @@ public sealed class Conv2d : Layer
             for (int p = 0; p < parts; p++)
                 System.Numerics.Tensors.TensorPrimitives.Add(bg, _biasGradParts[p].AsSpan(0, bg.Length), bg);
         }
-        return gradInput;
+        return inputGradient ? gradInput : null;
     }
 
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
@@ -161,7 +169,7 @@ public sealed class Conv2d : Layer
         // Weight gradient: im2col-free when the output tiles into 16-pixel pieces, else dY·colᵀ on an im2col matrix.
         bool directWeight = AllowDirect && DirectConv.Supports(InChannels, KernelSize, Stride, dy.H, dy.W);
         float[]? columns = pointwise || directWeight ? null : Engine.Scratch(0, k * pixels);
-        float[]? gradColumns = BackwardAsConvolution ? null : Engine.Scratch(1, k * pixels);
+        float[]? gradColumns = BackwardAsConvolution || !_inputGradient ? null : Engine.Scratch(1, k * pixels);
         var weightGrad = Engine.Scratch(2, OutChannels * k);
         if (directWeight) Array.Clear(weightGrad, 0, OutChannels * k);   // the direct kernel accumulates into it
         var biasGrad = Engine.Scratch(3, OutChannels);
@@ -199,6 +207,7 @@ public sealed class Conv2d : Layer
                         float s = System.Numerics.Tensors.TensorPrimitives.Sum(dySpan.Slice(o * pixels, pixels));
                         biasGrad[o] = n == begin ? s : biasGrad[o] + s;
                     }
+                if (!_inputGradient) continue;
                 if (gradColumns is null)
                     Convolve(AllowDirect, dyn, OutChannels, dy.H, dy.W, pflip, InChannels, KernelSize, 1, KernelSize - 1 - Padding, x.H, x.W, dxn);
                 else

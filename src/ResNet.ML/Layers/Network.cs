@@ -52,6 +52,18 @@ public sealed class Network
         return g;
     }
 
+    /// <summary>
+    /// Back-propagates into the parameter gradients only: what training needs. The stem convolution's input gradient
+    /// (a full convolution back onto the image) is not computed.
+    /// </summary>
+    public void BackwardParameters(Tensor gradLogits)
+    {
+        var g = gradLogits;
+        for (int i = Layers.Count - 1; i > 0; i--) g = Layers[i].Backward(g);
+        if (Layers[0] is Conv2d stem) stem.BackwardParametersOnly(g);
+        else Layers[0].Backward(g);
+    }
+
     public IEnumerable<Parameter> Parameters => Layers.SelectMany(l => l.Parameters);
 
     /// <summary>The state dict in PyTorch's names and order.</summary>

@@ -43,7 +43,7 @@ public sealed class TrainingSession
         int correct = CountCorrect(logits, labels);
         var (loss, grad) = _loss.Compute(logits, labels, step);
         Network.ZeroGrad();
-        Network.Backward(grad);
+        Network.BackwardParameters(grad);
         Optimizer.LearningRate = learningRate;
         Optimizer.Step();
         return (loss, correct);

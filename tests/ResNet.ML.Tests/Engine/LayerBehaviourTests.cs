@@ -117,6 +117,27 @@ public class LayerBehaviourTests
     }
 
     [TestMethod]
+    public void BackwardParametersGivesTheSameParameterGradientsAsFullBackward()
+    {
+        var net = TinyNetworks.Cifar(classes: 3, width: 4);
+        var rng = new Rng(12);
+        foreach (var p in net.Parameters)
+            for (int i = 0; i < p.Value.Length; i++) p.Value.Data[i] = (float)(0.5 * rng.NextGaussian());
+        var x = GradientCheck.RandomTensor(rng, 3, 3, 10, 10, 1);
+        var r = GradientCheck.RandomTensor(rng, 3, 3, 1, 1, 1);
+        net.Forward(x, training: false);
+        net.ZeroGrad();
+        net.Backward(r);
+        var full = net.Parameters.Select(p => p.Grad.Data.ToArray()).ToList();
+        net.ZeroGrad();
+        net.BackwardParameters(r);
+        var parameters = net.Parameters.ToList();
+        Assert.IsTrue(full[0].Any(v => v != 0), "the stem's weight gradient is not trivially zero");
+        for (int i = 0; i < parameters.Count; i++)
+            CollectionAssert.AreEqual(full[i], parameters[i].Grad.Data, $"{parameters[i].Name}: bit-identical gradient");
+    }
+
+    [TestMethod]
     public void SmallNetworkGradientMatchesFiniteDifferences()
     {
         // A stem, an option-A stage, an option-B stage, pooling and head: the whole chain through Network.Backward.
