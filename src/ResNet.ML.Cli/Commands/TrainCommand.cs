@@ -34,7 +34,7 @@ internal static class TrainCommand
         var cropPadding = new Option<int?>("--crop-padding") { Description = "With --augment cifar: pixels of zero padding before the random crop (default 4; 2 suits 28x28 images)." };
         var erasing = new Option<double>("--random-erasing") { Description = "Probability of erasing a random rectangle of each training image (0: off; 0.5 is usual).", DefaultValueFactory = _ => 0.0 };
         var valFraction = new Option<double>("--validation-fraction") { Description = "Fraction of --data held out for validation when no --validation-data.", DefaultValueFactory = _ => 0.1 };
-        var patience = new Option<int>("--early-stopping") { Description = "Stop after this many epochs without validation-accuracy improvement (0: off).", DefaultValueFactory = _ => 0 };
+        var patience = new Option<int>("--early-stopping") { Description = "Stop after this many epochs without validation-accuracy improvement, keeping the best epoch's weights (0: off).", DefaultValueFactory = _ => 0 };
         var seed = new Option<int>("--seed") { Description = "Seeds initialization, split, shuffling and augmentation.", DefaultValueFactory = _ => 0 };
         var threads = new Option<int>("--threads") { Description = "Engine threads (0: all cores).", DefaultValueFactory = _ => 0 };
         var output = new Option<string>("--output", "-o") { Description = "Folder for model.onnx, model.safetensors, metrics.json and checkpoints/.", DefaultValueFactory = _ => "resnet-output" };

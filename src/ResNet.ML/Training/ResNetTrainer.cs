@@ -111,6 +111,7 @@ public sealed class ResNetTrainer
             StateDict.Load(network, checkpoint.ModelTensors, "The checkpoint");
             normalization = s.Normalization.ToNormalization();
             run = RunState.From(s);
+            if (checkpoint.BestModelTensors.Count > 0) run.BestWeights = [.. checkpoint.BestModelTensors];
         }
 
         var stopwatch = new Stopwatch();
@@ -174,7 +175,7 @@ public sealed class ResNetTrainer
                 val?.Loss, val?.Top1Accuracy, val?.Top5Accuracy, schedule.At(Math.Max(run.GlobalStep - 1, 0)),
                 epochSeconds, run.EpochSeen / Math.Max(epochSeconds, 1e-9));
             run.History.Add(metrics);
-            stopped = UpdateEarlyStopping(run, metrics);
+            stopped = UpdateEarlyStopping(run, metrics, network);
             progress?.Report(new TrainingProgress
             {
                 Phase = TrainingPhase.EpochEnd, EpochNumber = run.Epoch + 1, TotalEpochs = o.Epochs, Step = step, StepsPerEpoch = stepsPerEpoch,
@@ -187,6 +188,8 @@ public sealed class ResNetTrainer
             run.Epoch++;
             string? saved = SaveCheckpoint(session, run, fingerprint, normalization, train, progress);
             run.Epoch--;
+            if (stopped && o.EarlyStopping!.RestoreBestWeights && run.BestWeights is { } best)
+                StateDict.Load(network, best, "The best epoch's weights");
             if (stopped)
                 progress?.Report(new TrainingProgress { Phase = TrainingPhase.EarlyStopped, EpochNumber = run.Epoch + 1, TotalEpochs = o.Epochs, ValidationAccuracy = metrics.ValidationAccuracy, Epoch = metrics });
             if (ct.IsCancellationRequested && run.Epoch + 1 < o.Epochs && !stopped)
@@ -320,7 +323,7 @@ public sealed class ResNetTrainer
         }
     }
 
-    private bool UpdateEarlyStopping(RunState run, EpochMetrics m)
+    private bool UpdateEarlyStopping(RunState run, EpochMetrics m, Network network)
     {
         var es = _options.EarlyStopping;
         if (es is null || m.ValidationAccuracy is null) return false;
@@ -329,6 +332,7 @@ public sealed class ResNetTrainer
         {
             run.BestMetric = value;
             run.EpochsWithoutImprovement = 0;
+            if (es.RestoreBestWeights) run.BestWeights = StateDict.ToTensors(network);
             return false;
         }
         return ++run.EpochsWithoutImprovement >= es.Patience;
@@ -354,6 +358,7 @@ public sealed class ResNetTrainer
             State = run.ToState(fingerprint, session.Network.Architecture, train, normalization, state.Kind, state.Step),
             ModelTensors = StateDict.ToTensors(session.Network),
             OptimizerState = state.Buffers,
+            BestModelTensors = run.BestWeights ?? [],
         };
         string path = Path.Combine(_options.CheckpointFolder, TrainingCheckpoint.FileName);
         checkpoint.Save(path);
@@ -402,6 +407,7 @@ public sealed class ResNetTrainer
         public double? BestMetric;
         public int EpochsWithoutImprovement;
         public List<EpochMetrics> History = [];
+        public List<SafetensorsTensor>? BestWeights;
 
         public void StartNextEpoch()
         {

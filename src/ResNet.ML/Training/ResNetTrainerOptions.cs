@@ -33,8 +33,13 @@ public enum EarlyStoppingMetric
     ValidationLoss,
 }
 
-/// <summary>Stop when the watched validation metric has not improved by <see cref="MinDelta"/> for <see cref="Patience"/> epochs.</summary>
-public sealed record EarlyStoppingOptions(EarlyStoppingMetric Metric = EarlyStoppingMetric.ValidationAccuracy, int Patience = 3, double MinDelta = 0.0);
+/// <summary>
+/// Stop when the watched validation metric has not improved by <see cref="MinDelta"/> for <see cref="Patience"/> epochs.
+/// With <see cref="RestoreBestWeights"/> (the default), a run that stops early ends with the weights (and BN statistics)
+/// of its best epoch rather than its last; they are kept in the checkpoint, so a resumed run restores the same ones.
+/// </summary>
+public sealed record EarlyStoppingOptions(EarlyStoppingMetric Metric = EarlyStoppingMetric.ValidationAccuracy, int Patience = 3, double MinDelta = 0.0,
+    bool RestoreBestWeights = true);
 
 /// <summary>
 /// Everything <see cref="ResNetTrainer"/> needs, with defaults that train a CIFAR-style ResNet-20 the way the paper does

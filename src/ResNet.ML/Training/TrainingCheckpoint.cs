@@ -22,6 +22,8 @@ public sealed class TrainingCheckpoint
     internal CheckpointState State { get; init; } = null!;
     internal IReadOnlyList<SafetensorsTensor> ModelTensors { get; init; } = [];
     internal IReadOnlyDictionary<string, float[]> OptimizerState { get; init; } = new Dictionary<string, float[]>();
+    /// <summary>The best epoch's weights so far, when early stopping restores them (empty otherwise).</summary>
+    internal IReadOnlyList<SafetensorsTensor> BestModelTensors { get; init; } = [];
 
     /// <summary>The 0-based epoch the run continues in, and the steps of it already done.</summary>
     public int Epoch => State.Epoch;
@@ -33,6 +35,7 @@ public sealed class TrainingCheckpoint
     public void Write(Stream output)
     {
         var tensors = ModelTensors.Select(t => t with { Name = "model." + t.Name })
+            .Concat(BestModelTensors.Select(t => t with { Name = "best." + t.Name }))
             .Concat(OptimizerState.OrderBy(kv => kv.Key, StringComparer.Ordinal)
                 .Select(kv => SafetensorsTensor.FromFloats("optimizer." + kv.Key, kv.Value, kv.Value.Length)))
             .ToList();
@@ -68,6 +71,7 @@ public sealed class TrainingCheckpoint
             State = state,
             ModelTensors = tensors.Where(t => t.Name.StartsWith("model.", StringComparison.Ordinal)).Select(t => t with { Name = t.Name["model.".Length..] }).ToList(),
             OptimizerState = tensors.Where(t => t.Name.StartsWith("optimizer.", StringComparison.Ordinal)).ToDictionary(t => t.Name["optimizer.".Length..], t => t.ToFloats()),
+            BestModelTensors = tensors.Where(t => t.Name.StartsWith("best.", StringComparison.Ordinal)).Select(t => t with { Name = t.Name["best.".Length..] }).ToList(),
         };
     }
 

@@ -145,6 +145,32 @@ public sealed class ResNetTrainerTests
     }
 
     [TestMethod]
+    [DataRow(true)]
+    [DataRow(false)]
+    public void EarlyStopping_EndsWithTheBestEpochsWeightsUnlessToldOtherwise(bool restore)
+    {
+        // Validation labels are the training rule shifted by one class, so learning makes validation accuracy fall:
+        // the best epoch comes first, and the run stops after it.
+        var train = Bars(perClass: 8);
+        var shifted = Bars(perClass: 6, seed: 5);
+        var pixels = new float[shifted.Count * shifted.SampleSize];
+        for (int i = 0; i < shifted.Count; i++) shifted.ReadPixels(i, pixels.AsSpan(i * shifted.SampleSize, shifted.SampleSize));
+        var labels = Enumerable.Range(0, shifted.Count).Select(i => (shifted.GetLabel(i) + 1) % 3).ToArray();
+        var validation = ImageDataset.FromFloats(pixels, labels, 1, 8, 8, [.. shifted.ClassNames]);
+
+        var options = TinyOptions();
+        options.Epochs = 8;
+        options.EarlyStopping = new EarlyStoppingOptions(EarlyStoppingMetric.ValidationAccuracy, Patience: 2, RestoreBestWeights: restore);
+        var model = new ResNetTrainer(options).Fit(train, validation);
+
+        Assert.IsLessThan(8, model.History.Count, "early stopping did not stop the run");
+        double best = model.History.Max(m => m.ValidationAccuracy!.Value), last = model.History[^1].ValidationAccuracy!.Value;
+        Assert.IsLessThan(best, last, "the last epoch must be worse than the best for this test to bite");
+        double final = model.Evaluate(validation, batchSize: 64).Top1Accuracy;
+        Assert.AreEqual(restore ? best : last, final, restore ? "the best epoch's weights were not restored" : "the last epoch's weights were replaced");
+    }
+
+    [TestMethod]
     public void FreezeBackbone_TrainsOnlyTheHeadFromInitialWeights()
     {
         string folder = TempFolder();
