@@ -19,6 +19,7 @@ for (int i = 0; i < args.Length; i++)
     if (args[i] == "--profile") { profile = true; continue; }
     if (args[i] == "--kernels") { KernelBench.Run(); return 0; }
     if (args[i] == "--groups") { KernelBench.Groups(); return 0; }
+    if (args[i] == "--layouts") { KernelBench.Layouts(); return 0; }
     if (!args[i].StartsWith("--") || i + 1 >= args.Length) { Console.Error.WriteLine($"Unknown argument '{args[i]}'."); return 2; }
     options[args[i][2..]] = args[++i];
 }
