@@ -103,6 +103,32 @@ internal static class KernelBench
         }
     }
 
+    /// <summary>Where a basic block's time goes: its convolutions and BNs timed one by one (minimum of 10). Run with --block T.</summary>
+    public static void Block(int threads)
+    {
+        Engine.Threads = threads;
+        var rng = new Rng(1);
+        foreach (var (c, hw) in new[] { (16, 32), (64, 8), (16, 28) })
+        {
+            var block = new BasicBlock("b", c, c, 1, null);
+            foreach (var p in block.Parameters) for (int i = 0; i < p.Value.Length; i++) p.Value.Data[i] = (float)(0.2 * rng.NextGaussian()) + (p.Name.Contains("bn") ? 1 : 0);
+            var x = new Tensor(128, c, hw, hw);
+            for (int i = 0; i < x.Length; i++) x.Data[i] = (float)rng.NextGaussian();
+            var (conv, bn) = block.Branch[0];
+            var dy = block.Forward(x, true).Clone();
+            double Wall(Action a) { a(); double best = double.MaxValue; for (int r = 0; r < 10; r++) { var t = Stopwatch.StartNew(); a(); best = Math.Min(best, t.Elapsed.TotalMilliseconds); } return best; }
+            double blockFwd = Wall(() => block.Forward(x, true));
+            double blockBwd = Wall(() => { block.Forward(x, true); block.Backward(dy); }) - blockFwd;
+            double convFwd = Wall(() => conv.Forward(x, true));
+            double convBwd = Wall(() => { conv.Forward(x, true); conv.Backward(dy); }) - convFwd;
+            double convWgrad = Wall(() => { conv.Forward(x, true); conv.BackwardParametersOnly(dy); }) - convFwd;
+            var h = conv.Forward(x, true);
+            double bnFwd = Wall(() => bn.ForwardFused(h, true, null, relu: true));
+            double bnBwd = Wall(() => { bn.ForwardFused(h, true, null, relu: true); bn.BackwardFused(dy, inPlace: false); }) - bnFwd;
+            Console.WriteLine($"block {c}x{hw}x{hw}, batch 128, {threads} threads: block fwd {blockFwd:F1} bwd {blockBwd:F1} ms | conv fwd {convFwd:F1} bwd {convBwd:F1} (weights {convWgrad:F1}) | bn+relu fwd {bnFwd:F1} bwd {bnBwd:F1} | rest fwd {blockFwd - 2 * convFwd - 2 * bnFwd:F1} bwd {blockBwd - 2 * convBwd - 2 * bnBwd:F1}");
+        }
+    }
+
     private static double CpuSeconds(Action action, int repeats)
     {
         action();

@@ -20,6 +20,7 @@ for (int i = 0; i < args.Length; i++)
     if (args[i] == "--kernels") { KernelBench.Run(); return 0; }
     if (args[i] == "--groups") { KernelBench.Groups(); return 0; }
     if (args[i] == "--layouts") { KernelBench.Layouts(); return 0; }
+    if (args[i] == "--block") { KernelBench.Block(int.Parse(args[i + 1], CultureInfo.InvariantCulture)); return 0; }
     if (!args[i].StartsWith("--") || i + 1 >= args.Length) { Console.Error.WriteLine($"Unknown argument '{args[i]}'."); return 2; }
     options[args[i][2..]] = args[++i];
 }
