@@ -76,9 +76,7 @@ internal static unsafe class DirectConv
         int hp = h + 2 * padding, wp = w + 2 * padding, wq = (wp + stride - 1) / stride;
         int phasePlane = hp * wq, plane = stride * phasePlane;
         int taps = cin * kernel * kernel, pixels = oh * ow, pieces = pixels / 16;
-        padded = Engine.Scratch(7, images * cin * plane + 64);
-        offsets = t_offsets is { } o && o.Length >= taps ? o : t_offsets = new int[Math.Max(taps, 64)];
-        bases = t_bases is { } b && b.Length >= 2 * pieces ? b : t_bases = new int[Math.Max(2 * pieces, 64)];
+        padded = Buffers(images * cin * plane, taps, pieces, out offsets, out bases);
         for (int c = 0; c < cin; c++)
             for (int ky = 0; ky < kernel; ky++)
                 for (int kx = 0; kx < kernel; kx++)
@@ -88,7 +86,6 @@ internal static unsafe class DirectConv
             int p = half * 8, oy = p / ow, ox = p - oy * ow;
             bases[half] = oy * stride * wq + ox;
         }
-        padded.AsSpan(0, images * cin * plane + 64).Clear();
         for (int i = 0; i < images; i++)
         {
         var dst = padded.AsSpan(i * cin * plane, cin * plane);
@@ -114,6 +111,16 @@ internal static unsafe class DirectConv
         return new Layout(taps, pieces, 16, ow % 16 == 0, cin * plane);
     }
 
+    /// <summary>The thread's zeroed padded-image buffer (slot 7, with slack for the last piece's over-read) and its tables.</summary>
+    private static float[] Buffers(int floats, int taps, int pieces, out int[] offsets, out int[] bases)
+    {
+        var padded = Engine.Scratch(7, floats + 64);
+        padded.AsSpan(0, floats + 64).Clear();
+        offsets = t_offsets is { } o && o.Length >= taps ? o : t_offsets = new int[Math.Max(taps, 64)];
+        bases = t_bases is { } b && b.Length >= 2 * pieces ? b : t_bases = new int[Math.Max(2 * pieces, 64)];
+        return padded;
+    }
+
     /// <summary>
     /// Stride 1, rows that do not tile into 16-pixel pieces (28, 14, 7 wide): the single zero-padded copy
     /// ([c][row][column], pitch w + 2·padding), with pieces running over "virtual" output pixels v = oy·pitch + ox. The
@@ -126,15 +133,12 @@ internal static unsafe class DirectConv
     {
         int hp = h + 2 * padding, wp = w + 2 * padding, plane = hp * wp;
         int taps = cin * kernel * kernel, virtualPixels = (oh - 1) * wp + ow, pieces = (virtualPixels + 15) / 16;
-        padded = Engine.Scratch(7, images * cin * plane + 64);
-        offsets = t_offsets is { } o && o.Length >= taps ? o : t_offsets = new int[Math.Max(taps, 64)];
-        bases = t_bases is { } b && b.Length >= 2 * pieces ? b : t_bases = new int[Math.Max(2 * pieces, 64)];
+        padded = Buffers(images * cin * plane, taps, pieces, out offsets, out bases);
         for (int c = 0; c < cin; c++)
             for (int ky = 0; ky < kernel; ky++)
                 for (int kx = 0; kx < kernel; kx++)
                     offsets[(c * kernel + ky) * kernel + kx] = c * plane + ky * wp + kx;
         for (int half = 0; half < 2 * pieces; half++) bases[half] = half * 8;
-        padded.AsSpan(0, images * cin * plane + 64).Clear();
         for (int i = 0; i < images; i++)
         {
             float* image = first + i * imageStride;
@@ -159,15 +163,12 @@ internal static unsafe class DirectConv
     {
         int rows = oh + (kernel - 1) / stride, window = rows * ow, plane = kernel * stride * window;
         int taps = cin * kernel * kernel, pixels = oh * ow, pieces = (pixels + 15) / 16;
-        padded = Engine.Scratch(7, images * cin * plane + 64);
-        offsets = t_offsets is { } o && o.Length >= taps ? o : t_offsets = new int[Math.Max(taps, 64)];
-        bases = t_bases is { } b && b.Length >= 2 * pieces ? b : t_bases = new int[Math.Max(2 * pieces, 64)];
+        padded = Buffers(images * cin * plane, taps, pieces, out offsets, out bases);
         for (int c = 0; c < cin; c++)
             for (int ky = 0; ky < kernel; ky++)
                 for (int kx = 0; kx < kernel; kx++)
                     offsets[(c * kernel + ky) * kernel + kx] = c * plane + (kx * stride + ky % stride) * window + ky / stride * ow;
         for (int half = 0; half < 2 * pieces; half++) bases[half] = half * 8;
-        padded.AsSpan(0, images * cin * plane + 64).Clear();
         for (int i = 0; i < images; i++)
         {
             float* image = first + i * imageStride;

@@ -91,36 +91,38 @@ internal sealed class SampleTransform
     /// <summary>torchvision's RandomErasing.get_params on an h × w image: (x, y, width, height), width 0 when no draw fits.</summary>
     internal static (int X, int Y, int Width, int Height) DrawErasingBox(RandomErasing p, int h, int w, Rng rng)
     {
-        double area = (double)h * w;
-        double logMin = Math.Log(p.MinRatio), logMax = Math.Log(p.MaxRatio);
+        if (DrawScaledBox((double)h * w, p.MinScale, p.MaxScale, p.MinRatio, p.MaxRatio, h, w, strict: true, rng) is not (int eh, int ew))
+            return (0, 0, 0, 0);
+        return (rng.NextInt(w - ew + 1), rng.NextInt(h - eh + 1), ew, eh);
+    }
+
+    /// <summary>
+    /// The draw torchvision's RandomResizedCrop and RandomErasing share: up to 10 tries of an area uniform in
+    /// [minScale, maxScale]·area and a log-uniform ratio, giving sides (√(area·ratio), √(area/ratio)); the first pair
+    /// within (limitA, limitB) (strictly below them when <paramref name="strict"/>) is returned, null when none fits.
+    /// </summary>
+    private static (int A, int B)? DrawScaledBox(double area, double minScale, double maxScale, double minRatio, double maxRatio,
+        int limitA, int limitB, bool strict, Rng rng)
+    {
+        double logMin = Math.Log(minRatio), logMax = Math.Log(maxRatio);
         for (int attempt = 0; attempt < 10; attempt++)
         {
-            double eraseArea = area * (p.MinScale + (p.MaxScale - p.MinScale) * rng.NextDouble());
+            double target = area * (minScale + (maxScale - minScale) * rng.NextDouble());
             double ratio = Math.Exp(logMin + (logMax - logMin) * rng.NextDouble());
-            int eh = (int)Math.Round(Math.Sqrt(eraseArea * ratio));
-            int ew = (int)Math.Round(Math.Sqrt(eraseArea / ratio));
-            if (eh > 0 && ew > 0 && eh < h && ew < w)
-                return (rng.NextInt(w - ew + 1), rng.NextInt(h - eh + 1), ew, eh);
+            int a = (int)Math.Round(Math.Sqrt(target * ratio));
+            int b = (int)Math.Round(Math.Sqrt(target / ratio));
+            if (a > 0 && b > 0 && (strict ? a < limitA && b < limitB : a <= limitA && b <= limitB)) return (a, b);
         }
-        return (0, 0, 0, 0);
+        return null;
     }
 
     /// <summary>torchvision's RandomResizedCrop.get_params, on an h × w image; returns (x, y, width, height).</summary>
     internal static (int X, int Y, int Width, int Height) DrawResizedCropBox(RandomResizedCrop p, int h, int w, Rng rng)
     {
-        double area = (double)h * w;
-        double logMin = Math.Log(p.MinRatio), logMax = Math.Log(p.MaxRatio);
-        for (int attempt = 0; attempt < 10; attempt++)
+        if (DrawScaledBox((double)h * w, p.MinScale, p.MaxScale, p.MinRatio, p.MaxRatio, w, h, strict: false, rng) is (int cw, int ch))
         {
-            double targetArea = area * (p.MinScale + (p.MaxScale - p.MinScale) * rng.NextDouble());
-            double ratio = Math.Exp(logMin + (logMax - logMin) * rng.NextDouble());
-            int cw = (int)Math.Round(Math.Sqrt(targetArea * ratio));
-            int ch = (int)Math.Round(Math.Sqrt(targetArea / ratio));
-            if (cw > 0 && cw <= w && ch > 0 && ch <= h)
-            {
-                int y = rng.NextInt(h - ch + 1), x = rng.NextInt(w - cw + 1);
-                return (x, y, cw, ch);
-            }
+            int y = rng.NextInt(h - ch + 1), x = rng.NextInt(w - cw + 1);
+            return (x, y, cw, ch);
         }
         // Fallback: the largest central crop whose ratio is within range.
         double inRatio = (double)w / h;
