@@ -78,11 +78,15 @@ internal static class KernelBench
         }
     }
 
-    /// <summary>A/B of the phase-split and shifted layouts on the CIFAR shapes (interleaved, minimum of 15). Run with --layouts.</summary>
+    /// <summary>
+    /// A/B of the padded-copy layouts (default choice against the shifted copies), interleaved call by call, minimum
+    /// of 15. Run with --layouts.
+    /// </summary>
     public static void Layouts()
     {
         Engine.Threads = 1;
         var rng = new Rng(1);
+        string[] names = ["default", "shifted"];
         foreach (var (cin, cout, hw) in new[] { (16, 16, 32), (16, 16, 28), (32, 32, 14), (64, 64, 8), (64, 64, 7) })
         {
             var conv = new Conv2d("conv", cin, cout, 3, 1, 1);
@@ -90,16 +94,18 @@ internal static class KernelBench
             var x = new Tensor(64, cin, hw, hw);
             for (int i = 0; i < x.Length; i++) x.Data[i] = (float)rng.NextGaussian();
             var dy = conv.Forward(x, true).Clone();
-            double[] fwd = [double.MaxValue, double.MaxValue], bwd = [double.MaxValue, double.MaxValue];
+            const int variants = 2;
+            var fwd = Enumerable.Repeat(double.MaxValue, variants).ToArray();
+            var bwd = Enumerable.Repeat(double.MaxValue, variants).ToArray();
             for (int rep = 0; rep < 15; rep++)
-                for (int v = 0; v < 2; v++)
+                for (int v = 0; v < variants; v++)
                 {
                     DirectConv.ForceShifted = v == 1;
                     fwd[v] = Math.Min(fwd[v], CpuSeconds(() => conv.Forward(x, true), 1));
                     bwd[v] = Math.Min(bwd[v], CpuSeconds(() => conv.Backward(dy), 1));
                 }
             DirectConv.ForceShifted = false;
-            Console.WriteLine($"conv {cin}->{cout} {hw}x{hw}: default fwd {fwd[0] * 1e3:F2} bwd {bwd[0] * 1e3:F2} ms; shifted fwd {fwd[1] * 1e3:F2} bwd {bwd[1] * 1e3:F2} ms");
+            Console.WriteLine($"conv {cin}->{cout} {hw}x{hw}: " + string.Join("; ", Enumerable.Range(0, variants).Select(v => $"{names[v]} fwd {fwd[v] * 1e3:F2} bwd {bwd[v] * 1e3:F2} ms")));
         }
     }
 

@@ -22,15 +22,20 @@ internal static unsafe class DirectConv
     private const int MaxShiftedTaps = 128 * 9;
 
     public static bool Supports(int cin, int kernel, int stride, int outH, int outW) =>
-        Vector512.IsHardwareAccelerated && (PhaseSplit(stride, outH, outW) || cin * kernel * kernel <= MaxShiftedTaps);
+        Vector512.IsHardwareAccelerated && (PhaseSplit(kernel, stride, outH, outW) || cin * kernel * kernel <= MaxShiftedTaps);
 
-    /// <summary>Whether the single phase-split copy serves: every 16-pixel piece is one or two aligned 8-wide row runs.</summary>
-    private static bool PhaseSplit(int stride, int oh, int ow) => !ForceShifted && ow % 8 == 0 && oh * ow % 16 == 0 && (stride > 1 || ow % 16 == 0);
+    /// <summary>
+    /// Whether the single phase-split copy serves: every 16-pixel piece is one row run or two 8-wide ones. For stride 1
+    /// the two-run form (a shuffle per load) is used only where the virtual-pitch copy would cost more than an eighth
+    /// more pieces: 8x8 outputs, where it measured 3–6 % faster than the shifted copies (bench --layouts).
+    /// </summary>
+    private static bool PhaseSplit(int kernel, int stride, int oh, int ow) =>
+        !ForceShifted && ow % 8 == 0 && oh * ow % 16 == 0 && (stride > 1 || ow % 16 == 0 || !Virtual(kernel, stride, oh, ow));
 
     /// <summary>
     /// Whether the virtual-pitch copy (stride 1) serves: it keeps a tap row's kernel columns in shared cache lines, which
     /// measured 10–30 % faster than the shifted copies (bench --layouts), unless its dropped columns cost more than an
-    /// eighth more pieces (8x8 outputs: 5 pieces instead of 4).
+    /// eighth more pieces (8x8 outputs: 5 pieces instead of 4; those take the phase-split copy).
     /// </summary>
     private static bool Virtual(int kernel, int stride, int oh, int ow)
     {
@@ -69,9 +74,9 @@ internal static unsafe class DirectConv
     private static Layout Prepare(float* first, int images, long imageStride, int cin, int h, int w, int kernel, int stride, int padding, int oh, int ow,
         out float[] padded, out int[] offsets, out int[] bases)
     {
-        if (!PhaseSplit(stride, oh, ow) && Virtual(kernel, stride, oh, ow))
+        if (!PhaseSplit(kernel, stride, oh, ow) && Virtual(kernel, stride, oh, ow))
             return PrepareVirtual(first, images, imageStride, cin, h, w, kernel, padding, oh, ow, out padded, out offsets, out bases);
-        if (!PhaseSplit(stride, oh, ow))
+        if (!PhaseSplit(kernel, stride, oh, ow))
             return PrepareShifted(first, images, imageStride, cin, h, w, kernel, stride, padding, oh, ow, out padded, out offsets, out bases);
         int hp = h + 2 * padding, wp = w + 2 * padding, wq = (wp + stride - 1) / stride;
         int phasePlane = hp * wq, plane = stride * phasePlane;
@@ -315,7 +320,7 @@ internal static unsafe class DirectConv
     {
         int pixels = outH * outW;
         long paddedFloats;
-        if (PhaseSplit(stride, outH, outW) || Virtual(kernel, stride, outH, outW))
+        if (PhaseSplit(kernel, stride, outH, outW) || Virtual(kernel, stride, outH, outW))
         {
             int hp = h + 2 * padding, wq = (w + 2 * padding + stride - 1) / stride;
             paddedFloats = (long)cin * stride * hp * wq;

@@ -17,7 +17,8 @@ public class LayerGradientTests
     [TestMethod] public void Conv3x3Stride1Batch1NoPadding() => GradientCheck.Run(new Conv2d("c", 3, 4, 3, 1, 0), 1, 3, 6, 18, seed: 33);
     [TestMethod] public void Conv3x3Stride2Batch1WithBias() => GradientCheck.Run(new Conv2d("c", 3, 5, 3, 2, 1, bias: true), 1, 3, 7, 6, seed: 2);
     // Sizes the phase-split copy cannot tile (Fashion-MNIST's 28 -> 14 -> 7): the virtual-pitch copy (stride 1) and the
-    // shifted copies (stride > 1, and stride-1 8x8), with a partial last piece.
+    // shifted copies (stride > 1, and stride-1 sizes where virtual pixels would cost too much), with a partial last piece.
+    [TestMethod] public void Conv3x3Stride1ShiftedPathTinyOutput() => GradientCheck.Run(new Conv2d("c", 2, 3, 3, 1, 1), 2, 2, 3, 5, seed: 44);
     [TestMethod] public void Conv3x3VirtualPitchPath7x7() => GradientCheck.Run(new Conv2d("c", 3, 9, 3, 1, 1), 2, 3, 7, 7, seed: 38);
     [TestMethod] public void Conv3x3VirtualPitchPathOddRectangle() => GradientCheck.Run(new Conv2d("c", 2, 5, 3, 1, 1), 2, 2, 5, 11, seed: 43);
     [TestMethod] public void Conv3x3Stride2ShiftedPath() => GradientCheck.Run(new Conv2d("c", 2, 4, 3, 2, 1), 3, 2, 14, 14, seed: 39);
