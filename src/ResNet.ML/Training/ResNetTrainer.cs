@@ -228,36 +228,15 @@ public sealed class ResNetTrainer
     internal static Normalization ComputeNormalization(IImageBatchSource source, float scale)
     {
         if (source is ImageDatasetSource ds) return Normalization.Compute(ds.Dataset, scale);
-        int channels = source.Channels, plane = source.Height * source.Width;
-        var sum = new double[channels];
-        var sumSq = new double[channels];
-        long images = 0;
-        int index = 0;
+        var moments = new Normalization.PixelMoments(source.Channels, scale);
+        int sample = source.Channels * source.Height * source.Width, index = 0;
         foreach (var batch in source.ReadEpoch(0, 0, 256, training: false, seed: 0))
         {
             CheckBatch(batch, source, 0, ++index);
-            for (int n = 0; n < batch.Count; n++)
-            {
-                for (int c = 0; c < channels; c++)
-                {
-                    double s = 0, s2 = 0;
-                    foreach (float p in batch.Pixels.AsSpan((n * channels + c) * plane, plane)) { double v = p * (double)scale; s += v; s2 += v * v; }
-                    sum[c] += s; sumSq[c] += s2;
-                }
-            }
-            images += batch.Count;
+            for (int n = 0; n < batch.Count; n++) moments.Add(batch.Pixels.AsSpan(n * sample, sample));
         }
-        if (images == 0) throw new ArgumentException("The training data holds no images.");
-        double count = (double)images * plane;
-        var mean = new float[channels];
-        var std = new float[channels];
-        for (int c = 0; c < channels; c++)
-        {
-            double m = sum[c] / count;
-            mean[c] = (float)m;
-            std[c] = (float)Math.Max(Math.Sqrt(Math.Max(sumSq[c] / count - m * m, 0)), 1e-6);
-        }
-        return new Normalization(scale, mean, std);
+        if (moments.Images == 0) throw new ArgumentException("The training data holds no images.");
+        return moments.Result();
     }
 
     private (IImageBatchSource Train, IImageBatchSource? Validation) PrepareData(IImageBatchSource train, IImageBatchSource? validation)

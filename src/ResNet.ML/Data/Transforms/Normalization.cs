@@ -50,32 +50,53 @@ public sealed record Normalization
     {
         ArgumentNullException.ThrowIfNull(dataset);
         if (dataset.Count == 0) throw new ArgumentException($"{dataset.Source}: cannot compute normalization statistics of an empty dataset.", nameof(dataset));
-        int c = dataset.Channels, plane = dataset.Height * dataset.Width;
         int used = Math.Min(dataset.Count, Math.Max(1, maxImages));
-        var sum = new double[c];
-        var sumSquares = new double[c];
+        var moments = new PixelMoments(dataset.Channels, scale);
         var pixels = new float[dataset.SampleSize];
         for (int k = 0; k < used; k++)
         {
-            int index = (int)((long)k * dataset.Count / used);
-            dataset.ReadPixels(index, pixels);
-            for (int ch = 0; ch < c; ch++)
+            dataset.ReadPixels((int)((long)k * dataset.Count / used), pixels);
+            moments.Add(pixels);
+        }
+        return moments.Result();
+    }
+
+    /// <summary>
+    /// Running per-channel sums of scaled pixels over whole CHW images, in double; <see cref="Result"/> gives the mean
+    /// and the population standard deviation (at least 1e-6).
+    /// </summary>
+    internal sealed class PixelMoments(int channels, float scale)
+    {
+        private readonly double[] _sum = new double[channels], _sumSquares = new double[channels];
+        private long _values;
+
+        public long Images { get; private set; }
+
+        public void Add(ReadOnlySpan<float> image)
+        {
+            int plane = image.Length / channels;
+            for (int c = 0; c < channels; c++)
             {
                 double s = 0, s2 = 0;
-                foreach (float v in pixels.AsSpan(ch * plane, plane)) { double x = v * (double)scale; s += x; s2 += x * x; }
-                sum[ch] += s; sumSquares[ch] += s2;
+                foreach (float v in image.Slice(c * plane, plane)) { double x = v * (double)scale; s += x; s2 += x * x; }
+                _sum[c] += s; _sumSquares[c] += s2;
             }
+            _values += plane;
+            Images++;
         }
-        double n = (double)used * plane;
-        var mean = new float[c];
-        var std = new float[c];
-        for (int ch = 0; ch < c; ch++)
+
+        public Normalization Result()
         {
-            double m = sum[ch] / n;
-            mean[ch] = (float)m;
-            std[ch] = (float)Math.Max(Math.Sqrt(Math.Max(sumSquares[ch] / n - m * m, 0)), 1e-6);
+            var mean = new float[channels];
+            var std = new float[channels];
+            for (int c = 0; c < channels; c++)
+            {
+                double m = _sum[c] / _values;
+                mean[c] = (float)m;
+                std[c] = (float)Math.Max(Math.Sqrt(Math.Max(_sumSquares[c] / _values - m * m, 0)), 1e-6);
+            }
+            return new Normalization(scale, mean, std);
         }
-        return new Normalization(scale, mean, std);
     }
 
     /// <summary>Throws naming the option when this normalization does not fit <paramref name="channels"/> channels.</summary>
