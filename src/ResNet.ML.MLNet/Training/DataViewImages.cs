@@ -28,28 +28,14 @@ internal static class DataViewImages
     {
         int size = shape.Size;
         var pixels = new List<float[]>();
-        var labels = new List<int>();
-        using (var cursor = data.GetRowCursor([label, features]))
+        var labels = ReadLabelledRows<float>(data, label, features, what, cancellationToken, (position, buffer) =>
         {
-            var getLabel = cursor.GetGetter<uint>(label);
-            var getFeatures = cursor.GetGetter<VBuffer<float>>(features);
-            uint key = 0;
-            VBuffer<float> buffer = default;
-            while (cursor.MoveNext())
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-                getLabel(ref key);
-                if (key == 0) continue;
-                getFeatures(ref buffer);
-                if (buffer.Length != size)
-                    throw new InvalidDataException($"Row {cursor.Position} of {what}: the feature column '{features.Name}' holds {buffer.Length} values, not {size}.");
-                var row = new float[size];
-                buffer.CopyTo(row);
-                pixels.Add(row);
-                labels.Add((int)key - 1);
-            }
-        }
-        if (labels.Count == 0) throw new InvalidDataException($"{what} has no row with a label (column '{label.Name}').");
+            if (buffer.Length != size)
+                throw new InvalidDataException($"Row {position} of {what}: the feature column '{features.Name}' holds {buffer.Length} values, not {size}.");
+            var row = new float[size];
+            buffer.CopyTo(row);
+            pixels.Add(row);
+        });
         var all = new float[(long)labels.Count * size];
         for (int i = 0; i < pixels.Count; i++) pixels[i].CopyTo(all, (long)i * size);
         return ImageDataset.FromFloats(all, [.. labels], shape.Channels, shape.Height, shape.Width, classNames, what);
@@ -59,27 +45,40 @@ internal static class DataViewImages
         ResizeMode resize, IReadOnlyList<string> classNames, string what, CancellationToken cancellationToken)
     {
         var images = new List<byte[]>();
-        var labels = new List<int>();
-        using (var cursor = data.GetRowCursor([label, features]))
+        var labels = ReadLabelledRows<byte>(data, label, features, what, cancellationToken, (_, buffer) =>
         {
-            var getLabel = cursor.GetGetter<uint>(label);
-            var getFeatures = cursor.GetGetter<VBuffer<byte>>(features);
-            uint key = 0;
-            VBuffer<byte> buffer = default;
-            while (cursor.MoveNext())
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-                getLabel(ref key);
-                if (key == 0) continue;
-                getFeatures(ref buffer);
-                var bytes = new byte[buffer.Length];
-                buffer.CopyTo(bytes);
-                images.Add(bytes);
-                labels.Add((int)key - 1);
-            }
+            var bytes = new byte[buffer.Length];
+            buffer.CopyTo(bytes);
+            images.Add(bytes);
+        });
+        return new EncodedImageDataset(images, labels, shape, resize, classNames, what, features.Name);
+    }
+
+    /// <summary>
+    /// Walks the rows of <paramref name="label"/> and <paramref name="features"/>, handing each labelled row's cursor
+    /// position and feature vector to <paramref name="row"/>; rows with a missing key (0) are skipped. Returns the labels
+    /// (key − 1) of the rows handed over, in order; throws naming <paramref name="what"/> when no row has a label.
+    /// </summary>
+    private static List<int> ReadLabelledRows<T>(IDataView data, DataViewSchema.Column label, DataViewSchema.Column features, string what,
+        CancellationToken cancellationToken, Action<long, VBuffer<T>> row)
+    {
+        var labels = new List<int>();
+        using var cursor = data.GetRowCursor([label, features]);
+        var getLabel = cursor.GetGetter<uint>(label);
+        var getFeatures = cursor.GetGetter<VBuffer<T>>(features);
+        uint key = 0;
+        VBuffer<T> buffer = default;
+        while (cursor.MoveNext())
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            getLabel(ref key);
+            if (key == 0) continue;
+            getFeatures(ref buffer);
+            row(cursor.Position, buffer);
+            labels.Add((int)key - 1);
         }
         if (labels.Count == 0) throw new InvalidDataException($"{what} has no row with a label (column '{label.Name}').");
-        return new EncodedImageDataset(images, labels, shape, resize, classNames, what, features.Name);
+        return labels;
     }
 
     /// <summary>Encoded images in memory, decoded and resized by ResNet.ML's decoder on each read (thread-safe).</summary>
