@@ -166,8 +166,9 @@ public sealed class Conv2d : Layer
         var dx = _gradInput!;
         int k = ColumnRows, pixels = dy.H * dy.W;
         bool pointwise = KernelSize == 1 && Stride == 1 && Padding == 0;
-        // Weight gradient: im2col-free when the output tiles into 16-pixel pieces, else dY·colᵀ on an im2col matrix.
+        // Weight gradient: im2col-free where the direct kernels serve (AVX-512), else dY·colᵀ on an im2col matrix.
         bool directWeight = AllowDirect && DirectConv.Supports(InChannels, KernelSize, Stride, dy.H, dy.W);
+        int group = directWeight ? DirectConv.WeightGradientGroup(InChannels, x.H, x.W, KernelSize, Stride, Padding, dy.H, dy.W) : 1;
         float[]? columns = pointwise || directWeight ? null : Engine.Scratch(0, k * pixels);
         float[]? gradColumns = BackwardAsConvolution || !_inputGradient ? null : Engine.Scratch(1, k * pixels);
         var weightGrad = Engine.Scratch(2, OutChannels * k);
@@ -185,7 +186,6 @@ public sealed class Conv2d : Layer
                 if (directWeight)
                 {
                     // A group of images at a time, starting at the group's first image.
-                    int group = DirectConv.WeightGradientGroup(InChannels, x.H, x.W, KernelSize, Stride, Padding, dy.H, dy.W);
                     if ((n - begin) % group == 0)
                         DirectConv.AccumulateWeightGradient(xn, Math.Min(group, end - n), x.SampleSize, InChannels, x.H, x.W,
                             dyn, dy.SampleSize, OutChannels, KernelSize, Stride, Padding, dy.H, dy.W, pwg);

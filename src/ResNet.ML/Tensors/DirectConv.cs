@@ -9,9 +9,10 @@ namespace ResNet.ML.Tensors;
 /// split by phase (x mod stride), so that for any stride the input pixels under kernel tap (c, ky, kx) for 8 or 16
 /// consecutive output pixels of a row are contiguous: the micro-kernel loads them straight from the buffer at
 /// tap offset + pixel base, and the 9x column matrix never exists. Output tiles are 8 channels × 32 pixels.
-/// Other output sizes (Fashion-MNIST's 28x28, 14x14 and 7x7, ImageNet's 28x28 and 14x14) use a "shifted" copy per
-/// kernel column and row phase instead, in which all output pixels of a tap are contiguous; the last 16-pixel piece may
-/// then be partial. Needs AVX-512; callers fall back to im2col otherwise.
+/// Other output sizes (Fashion-MNIST's 28x28, 14x14 and 7x7, ImageNet's 28x28 and 14x14) use, for stride 1, the same
+/// padded copy with pieces over "virtual" pixels at the padded pitch (<see cref="PrepareVirtual"/>), else a "shifted"
+/// copy per kernel column and row phase (<see cref="PrepareShifted"/>); the last 16-pixel piece may then be partial.
+/// Needs AVX-512; callers fall back to im2col otherwise.
 /// </summary>
 internal static unsafe class DirectConv
 {
@@ -346,10 +347,11 @@ internal static unsafe class DirectConv
         var layout = Prepare(image, images, imageStride, cin, h, w, kernel, stride, padding, oh, ow, out var padded, out var offsets, out var bases);
         int k = layout.Taps, pixels = oh * ow, pieces = layout.Pieces;
         float[]? padCopy = null;
-        if (layout.Pitch > 0)
+        if (layout.Pitch > 0 || layout.Tail < 16)
         {
-            // Virtual pixels: dY spread to the padded pitch, with zeros where the virtual pixels are not real.
-            int pitch = pieces * 16, wp = layout.Pitch;
+            // dY copied with each plane zero-padded to whole pieces (a partial last piece's extra lanes then add 0) and,
+            // for virtual pixels, its rows spread to the padded pitch with zeros at the dropped columns.
+            int pitch = pieces * 16, rowPitch = layout.Pitch > 0 ? layout.Pitch : ow;
             padCopy = Engine.Scratch(8, images * m * pitch);
             for (int i = 0; i < images; i++)
                 for (int o = 0; o < m; o++)
@@ -357,22 +359,7 @@ internal static unsafe class DirectConv
                     var d = padCopy.AsSpan((i * m + o) * pitch, pitch);
                     d.Clear();
                     float* src = gradOutput + i * gradStride + (long)o * pixels;
-                    for (int y = 0; y < oh; y++) new ReadOnlySpan<float>(src + y * ow, ow).CopyTo(d.Slice(y * wp, ow));
-                }
-            pixels = pitch;
-            gradStride = (long)m * pitch;
-        }
-        else if (layout.Tail < 16)
-        {
-            // A partial last piece: dY is copied with each plane zero-padded to whole pieces, so the extra lanes add 0.
-            int pitch = pieces * 16;
-            padCopy = Engine.Scratch(8, images * m * pitch);
-            for (int i = 0; i < images; i++)
-                for (int o = 0; o < m; o++)
-                {
-                    var d = padCopy.AsSpan((i * m + o) * pitch, pitch);
-                    new ReadOnlySpan<float>(gradOutput + i * gradStride + (long)o * pixels, pixels).CopyTo(d);
-                    d.Slice(pixels).Clear();
+                    for (int y = 0; y < oh; y++) new ReadOnlySpan<float>(src + y * ow, ow).CopyTo(d.Slice(y * rowPitch, ow));
                 }
             pixels = pitch;
             gradStride = (long)m * pitch;
