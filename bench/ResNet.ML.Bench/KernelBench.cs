@@ -109,6 +109,41 @@ internal static class KernelBench
         }
     }
 
+    /// <summary>
+    /// A/B of an engine experiment switched by <see cref="DirectConv.Experiment"/> (off, on), interleaved call by call,
+    /// minimum over 25 samples of 3 calls (wall time), conv forward and backward over 64 images. Run with --ab T.
+    /// </summary>
+    public static void ExperimentAB(int threads)
+    {
+        Engine.Threads = threads;
+        var rng = new Rng(1);
+        foreach (var (cin, cout, hw, stride) in new[] { (16, 16, 32, 1), (16, 32, 32, 2), (32, 32, 16, 1), (64, 64, 8, 1), (16, 16, 28, 1), (32, 32, 14, 1), (64, 64, 7, 1) })
+        {
+            var conv = new Conv2d("conv", cin, cout, 3, stride, 1);
+            for (int i = 0; i < conv.Weight.Value.Length; i++) conv.Weight.Value.Data[i] = (float)rng.NextGaussian();
+            var x = new Tensor(64, cin, hw, hw);
+            for (int i = 0; i < x.Length; i++) x.Data[i] = (float)rng.NextGaussian();
+            var y = conv.Forward(x, true);
+            var dy = y.Clone();
+            double flops = 2.0 * 64 * cout * y.H * y.W * cin * 9;
+            var fwd = new[] { double.MaxValue, double.MaxValue };
+            var bwd = new[] { double.MaxValue, double.MaxValue };
+            var wgt = new[] { double.MaxValue, double.MaxValue };
+            static double Wall(Action a) { var t = Stopwatch.StartNew(); a(); a(); a(); return t.Elapsed.TotalSeconds / 3; }
+            for (int rep = 0; rep < 25; rep++)
+                for (int v = 0; v < 2; v++)
+                {
+                    DirectConv.Experiment = v == 1;
+                    fwd[v] = Math.Min(fwd[v], Wall(() => conv.Forward(x, true)));
+                    bwd[v] = Math.Min(bwd[v], Wall(() => conv.Backward(dy)));
+                    wgt[v] = Math.Min(wgt[v], Wall(() => conv.BackwardParametersOnly(dy)));
+                }
+            DirectConv.Experiment = false;
+            string G(double sec, double f) => $"{sec * 1e3,6:F2} ms {f / sec / 1e9,5:F0} GF/s";
+            Console.WriteLine($"conv {cin}->{cout} {hw}x{hw} s{stride}: fwd {G(fwd[0], flops)} -> {G(fwd[1], flops)} | bwd {G(bwd[0], 2 * flops)} -> {G(bwd[1], 2 * flops)} | weights {G(wgt[0], flops)} -> {G(wgt[1], flops)}");
+        }
+    }
+
     /// <summary>Where a basic block's time goes: its convolutions and BNs timed one by one (minimum of 10). Run with --block T.</summary>
     public static void Block(int threads)
     {

@@ -19,6 +19,7 @@ for (int i = 0; i < args.Length; i++)
     if (args[i] == "--profile") { profile = true; continue; }
     if (args[i] == "--kernels") { KernelBench.Run(); return 0; }
     if (args[i] == "--groups") { KernelBench.Groups(); return 0; }
+    if (args[i] == "--ab") { KernelBench.ExperimentAB(int.Parse(args[i + 1], CultureInfo.InvariantCulture)); return 0; }
     if (args[i] == "--layouts") { KernelBench.Layouts(); return 0; }
     if (args[i] == "--block") { KernelBench.Block(int.Parse(args[i + 1], CultureInfo.InvariantCulture)); return 0; }
     if (!args[i].StartsWith("--") || i + 1 >= args.Length) { Console.Error.WriteLine($"Unknown argument '{args[i]}'."); return 2; }
@@ -68,6 +69,20 @@ if (profile)
     var bw = new double[net.Layers.Count];
     for (int i = net.Layers.Count - 1; i >= 0; i--) { var t = Stopwatch.StartNew(); gg = net.Layers[i].Backward(gg); bw[i] = t.Elapsed.TotalMilliseconds; }
     var o = Stopwatch.StartNew(); sgd.Step(); double optMs = o.Elapsed.TotalMilliseconds;
+    // Wall time per kernel (parallel region) over a few whole steps, against the steps' wall time.
+    var regions = new Dictionary<string, double>();
+    Engine.Profile = (d, ms) =>
+    {
+        string key = $"{d.Method.DeclaringType?.Name}.{d.Method.Name}";
+        if (d.Target is Layer l && Environment.GetEnvironmentVariable("PROFILE_LAYERS") == "1") key += " " + l.Name;
+        regions[key] = regions.GetValueOrDefault(key) + ms;
+    };
+    var stepWatch = Stopwatch.StartNew();
+    for (int i = 0; i < 5; i++) Step();
+    double stepMs = stepWatch.Elapsed.TotalMilliseconds / 5;
+    Engine.Profile = null;
+    foreach (var (key, ms) in regions.OrderByDescending(r => r.Value)) Console.Error.WriteLine($"{key,-60} {ms / 5,8:F2} ms/step");
+    Console.Error.WriteLine($"{"(all parallel regions)",-60} {regions.Values.Sum() / 5,8:F2} ms/step of {stepMs:F2}");
     long allocated = GC.GetTotalAllocatedBytes(precise: true);
     Step();
     Console.Error.WriteLine($"managed allocation in one training step: {GC.GetTotalAllocatedBytes(precise: true) - allocated} bytes");

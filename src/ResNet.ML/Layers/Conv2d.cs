@@ -169,6 +169,9 @@ public sealed class Conv2d : Layer
         // Weight gradient: im2col-free where the direct kernels serve (AVX-512), else dY·colᵀ on an im2col matrix.
         bool directWeight = AllowDirect && DirectConv.Supports(InChannels, KernelSize, Stride, dy.H, dy.W);
         int group = directWeight ? DirectConv.WeightGradientGroup(InChannels, x.H, x.W, KernelSize, Stride, Padding, dy.H, dy.W) : 1;
+        bool outer = directWeight && OutChannels >= 32;
+        float[]? gradT = outer ? Engine.Scratch(10, DirectConv.OuterGradientLength(OutChannels, k)) : null;
+        if (gradT is not null) Array.Clear(gradT, 0, DirectConv.OuterGradientLength(OutChannels, k));
         float[]? columns = pointwise || directWeight ? null : Engine.Scratch(0, k * pixels);
         float[]? gradColumns = BackwardAsConvolution || !_inputGradient ? null : Engine.Scratch(1, k * pixels);
         var weightGrad = Engine.Scratch(2, OutChannels * k);
@@ -177,13 +180,15 @@ public sealed class Conv2d : Layer
         _weightGradParts[part] = weightGrad;
         _biasGradParts[part] = biasGrad;
         var weight = Weight.Value.Data;
-        fixed (float* px = x.Data, pdy = dy.Data, pdx = dx.Data, pwg = weightGrad, pflip = _packedFlipped)
+        fixed (float* px = x.Data, pdy = dy.Data, pdx = dx.Data, pwg = weightGrad, pflip = _packedFlipped, pgt = gradT)
         {
             for (int n = begin; n < end; n++)
             {
                 float* xn = px + (long)n * x.SampleSize, dyn = pdy + (long)n * dy.SampleSize, dxn = pdx + (long)n * dx.SampleSize;
                 var dySpan = new ReadOnlySpan<float>(dyn, dy.SampleSize);
-                if (directWeight)
+                if (outer)
+                    DirectConv.AccumulateWeightGradientOuter(xn, InChannels, x.H, x.W, dyn, OutChannels, KernelSize, Stride, Padding, dy.H, dy.W, pgt);
+                else if (directWeight)
                 {
                     // A group of images at a time, starting at the group's first image.
                     if ((n - begin) % group == 0)
@@ -216,6 +221,12 @@ public sealed class Conv2d : Layer
                     Gemm.Multiply(true, false, k, pixels, OutChannels, weight, k, dySpan, pixels, gradColumns, pixels, accumulate: false);
                     Im2Col.Fold(gradColumns, InChannels, x.H, x.W, KernelSize, Stride, Padding, dy.H, dy.W, new Span<float>(dxn, dx.SampleSize));
                 }
+            }
+            if (gradT is not null)
+            {
+                int mPad = Gemm.RoundUp(OutChannels, 16);
+                for (int o = 0; o < OutChannels; o++)
+                    for (int t = 0; t < k; t++) pwg[(long)o * k + t] = gradT[(long)t * mPad + o];
             }
         }
     }

@@ -46,6 +46,7 @@ internal static unsafe class DirectConv
     }
 
     internal static bool ForceShifted;   // bench --layouts A/B only
+    internal static bool Experiment;     // bench --ab A/B only
 
     [ThreadStatic] private static int[]? t_offsets;
     [ThreadStatic] private static int[]? t_bases;
@@ -57,8 +58,9 @@ internal static unsafe class DirectConv
         public readonly int Tail;          // valid pixels of the last piece (16 when the pixel count tiles exactly)
         public readonly bool Contiguous;   // each piece lies in one output row: one 16-wide load instead of two 8-wide
         public readonly int Pitch;         // > 0: pieces run over "virtual" pixels oy·Pitch + ox, of which ox < ow are real
-        public Layout(int taps, int pieces, int tail, bool contiguous, int imageStride, int pitch = 0) =>
-            (Taps, Pieces, Tail, Contiguous, ImageStride, Pitch) = (taps, pieces, tail, contiguous, imageStride, pitch);
+        public readonly int RowPitch;      // output pixel (oy, ox) of tap t is at offsets[t] + oy·RowPitch + ox
+        public Layout(int taps, int pieces, int tail, bool contiguous, int imageStride, int rowPitch, int pitch = 0) =>
+            (Taps, Pieces, Tail, Contiguous, ImageStride, RowPitch, Pitch) = (taps, pieces, tail, contiguous, imageStride, rowPitch, pitch);
     }
 
     /// <summary>
@@ -114,7 +116,7 @@ internal static unsafe class DirectConv
                     }
             }
         }
-        return new Layout(taps, pieces, 16, ow % 16 == 0, cin * plane);
+        return new Layout(taps, pieces, 16, ow % 16 == 0, cin * plane, stride * wq);
     }
 
     /// <summary>The thread's zeroed padded-image buffer (slot 7, with slack for the last piece's over-read) and its tables.</summary>
@@ -122,7 +124,8 @@ internal static unsafe class DirectConv
     {
         var padded = Engine.Scratch(7, floats + 64);
         padded.AsSpan(0, floats + 64).Clear();
-        offsets = t_offsets is { } o && o.Length >= taps ? o : t_offsets = new int[Math.Max(taps, 64)];
+        // (slack: the outer-product weight gradient pads the tap list to whole tap blocks)
+        offsets = t_offsets is { } o && o.Length >= taps + OuterTaps ? o : t_offsets = new int[Math.Max(taps + OuterTaps, 64)];
         bases = t_bases is { } b && b.Length >= 2 * pieces ? b : t_bases = new int[Math.Max(2 * pieces, 64)];
         return padded;
     }
@@ -153,7 +156,7 @@ internal static unsafe class DirectConv
                 for (int y = 0; y < h; y++)
                     new ReadOnlySpan<float>(image + ((long)c * h + y) * w, w).CopyTo(dst.Slice(c * plane + (y + padding) * wp + padding, w));
         }
-        return new Layout(taps, pieces, virtualPixels - (pieces - 1) * 16, contiguous: true, cin * plane, pitch: wp);
+        return new Layout(taps, pieces, virtualPixels - (pieces - 1) * 16, contiguous: true, cin * plane, wp, pitch: wp);
     }
 
     /// <summary>
@@ -201,7 +204,7 @@ internal static unsafe class DirectConv
                         }
                 }
         }
-        return new Layout(taps, pieces, pixels - (pieces - 1) * 16, contiguous: true, cin * plane);
+        return new Layout(taps, pieces, pixels - (pieces - 1) * 16, contiguous: true, cin * plane, ow);
     }
 
     /// <summary>
@@ -459,4 +462,220 @@ internal static unsafe class DirectConv
         }
         *grad += Vector512.Sum(a);
     }
+
+    /// <summary>The tap list is padded to a multiple of this (every tile shape's tap count divides it).</summary>
+    internal const int OuterTaps = 12;
+
+    /// <summary>Floats of the transposed gradient <see cref="AccumulateWeightGradientOuter"/> accumulates into.</summary>
+    public static int OuterGradientLength(int m, int taps) => Gemm.RoundUp(taps, OuterTaps) * Gemm.RoundUp(m, 16);
+
+    /// <summary>
+    /// gradT[t, o] += Σ over the pixels of one image of x_padded[tap t, pixel] · dY[o, pixel], gradT being [taps (padded
+    /// to whole tap blocks), m rounded up to 16]. The outer-product form: dY is transposed so that 16 output channels of
+    /// a pixel are one vector, and each tap's input value is a broadcast; the accumulators are gradT itself (no lane
+    /// reduction), loaded and stored once per tile per image, while the image's padded copy and dYᵀ stay in L1/L2.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void AccumulateWeightGradientOuter(float* image, int cin, int h, int w, float* gradOutput, int m,
+        int kernel, int stride, int padding, int oh, int ow, float* gradT)
+    {
+        var layout = Prepare(image, cin, h, w, kernel, stride, padding, oh, ow, out var padded, out var offsets, out _);
+        int k = layout.Taps, pixels = oh * ow, mPad = Gemm.RoundUp(m, 16);
+        for (int t = k; t < Gemm.RoundUp(k, OuterTaps); t++) offsets[t] = 0;   // padded taps: rows of gradT nobody reads
+        float[] transposed = Engine.Scratch(8, pixels * mPad);
+        fixed (float* pt = transposed, pp = padded)
+        fixed (int* offs = offsets)
+        {
+            Transpose(gradOutput, m, pixels, pt, mPad);
+            for (int o0 = 0; o0 < mPad; o0 += 64)
+            {
+                int vectors = Math.Min(4, (mPad - o0) / 16);
+                if (vectors == 3) vectors = 2;   // 48 channels: a 32 block, then a 16 one
+                int taps = vectors == 4 ? 6 : 12;
+                for (int t0 = 0; t0 < k; t0 += taps)
+                {
+                    float* g = gradT + (long)t0 * mPad + o0;
+                    if (vectors == 4) Outer4x6(pp, layout.RowPitch, oh, ow, offs + t0, pt + o0, mPad, g);
+                    else if (vectors == 2) Outer2x12(pp, layout.RowPitch, oh, ow, offs + t0, pt + o0, mPad, g);
+                    else Outer1x12(pp, layout.RowPitch, oh, ow, offs + t0, pt + o0, mPad, g);
+                }
+                if (vectors < 4) o0 -= 64 - 16 * vectors;
+            }
+        }
+    }
+
+    /// <summary>dst[p, o] = src[o, p] for o &lt; m, zero for m ≤ o &lt; ld.</summary>
+    private static void Transpose(float* src, int m, int pixels, float* dst, int ld)
+    {
+        for (int p = 0; p < pixels; p++)
+        {
+            float* d = dst + (long)p * ld;
+            for (int o = 0; o < m; o++) d[o] = src[(long)o * pixels + p];
+            for (int o = m; o < ld; o++) d[o] = 0;
+        }
+    }
+
+    // Generated shapes: vectors of 16 output channels × taps, about 24 accumulators each.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Outer4x6(float* x, int rowPitch, int oh, int ow, int* offs, float* dyT, int ld, float* g)
+    {
+        float* g0 = g + 0 * ld; int o0 = offs[0];
+        float* g1 = g + 1 * ld; int o1 = offs[1];
+        float* g2 = g + 2 * ld; int o2 = offs[2];
+        float* g3 = g + 3 * ld; int o3 = offs[3];
+        float* g4 = g + 4 * ld; int o4 = offs[4];
+        float* g5 = g + 5 * ld; int o5 = offs[5];
+        var a0_0 = Vector512.Load(g0 + 0); var a0_1 = Vector512.Load(g0 + 16); var a0_2 = Vector512.Load(g0 + 32); var a0_3 = Vector512.Load(g0 + 48);
+        var a1_0 = Vector512.Load(g1 + 0); var a1_1 = Vector512.Load(g1 + 16); var a1_2 = Vector512.Load(g1 + 32); var a1_3 = Vector512.Load(g1 + 48);
+        var a2_0 = Vector512.Load(g2 + 0); var a2_1 = Vector512.Load(g2 + 16); var a2_2 = Vector512.Load(g2 + 32); var a2_3 = Vector512.Load(g2 + 48);
+        var a3_0 = Vector512.Load(g3 + 0); var a3_1 = Vector512.Load(g3 + 16); var a3_2 = Vector512.Load(g3 + 32); var a3_3 = Vector512.Load(g3 + 48);
+        var a4_0 = Vector512.Load(g4 + 0); var a4_1 = Vector512.Load(g4 + 16); var a4_2 = Vector512.Load(g4 + 32); var a4_3 = Vector512.Load(g4 + 48);
+        var a5_0 = Vector512.Load(g5 + 0); var a5_1 = Vector512.Load(g5 + 16); var a5_2 = Vector512.Load(g5 + 32); var a5_3 = Vector512.Load(g5 + 48);
+        float* d = dyT;
+        for (int oy = 0; oy < oh; oy++)
+        {
+            float* px = x + oy * rowPitch;
+            for (int ox = 0; ox < ow; ox++, px++, d += ld)
+            {
+                var d0 = Vector512.Load(d + 0); var d1 = Vector512.Load(d + 16); var d2 = Vector512.Load(d + 32); var d3 = Vector512.Load(d + 48);
+                var b = Vector512.Create(px[o0]); a0_0 = Vector512.FusedMultiplyAdd(b, d0, a0_0); a0_1 = Vector512.FusedMultiplyAdd(b, d1, a0_1); a0_2 = Vector512.FusedMultiplyAdd(b, d2, a0_2); a0_3 = Vector512.FusedMultiplyAdd(b, d3, a0_3);
+                b = Vector512.Create(px[o1]); a1_0 = Vector512.FusedMultiplyAdd(b, d0, a1_0); a1_1 = Vector512.FusedMultiplyAdd(b, d1, a1_1); a1_2 = Vector512.FusedMultiplyAdd(b, d2, a1_2); a1_3 = Vector512.FusedMultiplyAdd(b, d3, a1_3);
+                b = Vector512.Create(px[o2]); a2_0 = Vector512.FusedMultiplyAdd(b, d0, a2_0); a2_1 = Vector512.FusedMultiplyAdd(b, d1, a2_1); a2_2 = Vector512.FusedMultiplyAdd(b, d2, a2_2); a2_3 = Vector512.FusedMultiplyAdd(b, d3, a2_3);
+                b = Vector512.Create(px[o3]); a3_0 = Vector512.FusedMultiplyAdd(b, d0, a3_0); a3_1 = Vector512.FusedMultiplyAdd(b, d1, a3_1); a3_2 = Vector512.FusedMultiplyAdd(b, d2, a3_2); a3_3 = Vector512.FusedMultiplyAdd(b, d3, a3_3);
+                b = Vector512.Create(px[o4]); a4_0 = Vector512.FusedMultiplyAdd(b, d0, a4_0); a4_1 = Vector512.FusedMultiplyAdd(b, d1, a4_1); a4_2 = Vector512.FusedMultiplyAdd(b, d2, a4_2); a4_3 = Vector512.FusedMultiplyAdd(b, d3, a4_3);
+                b = Vector512.Create(px[o5]); a5_0 = Vector512.FusedMultiplyAdd(b, d0, a5_0); a5_1 = Vector512.FusedMultiplyAdd(b, d1, a5_1); a5_2 = Vector512.FusedMultiplyAdd(b, d2, a5_2); a5_3 = Vector512.FusedMultiplyAdd(b, d3, a5_3);
+            }
+        }
+        Vector512.Store(a0_0, g0 + 0); Vector512.Store(a0_1, g0 + 16); Vector512.Store(a0_2, g0 + 32); Vector512.Store(a0_3, g0 + 48);
+        Vector512.Store(a1_0, g1 + 0); Vector512.Store(a1_1, g1 + 16); Vector512.Store(a1_2, g1 + 32); Vector512.Store(a1_3, g1 + 48);
+        Vector512.Store(a2_0, g2 + 0); Vector512.Store(a2_1, g2 + 16); Vector512.Store(a2_2, g2 + 32); Vector512.Store(a2_3, g2 + 48);
+        Vector512.Store(a3_0, g3 + 0); Vector512.Store(a3_1, g3 + 16); Vector512.Store(a3_2, g3 + 32); Vector512.Store(a3_3, g3 + 48);
+        Vector512.Store(a4_0, g4 + 0); Vector512.Store(a4_1, g4 + 16); Vector512.Store(a4_2, g4 + 32); Vector512.Store(a4_3, g4 + 48);
+        Vector512.Store(a5_0, g5 + 0); Vector512.Store(a5_1, g5 + 16); Vector512.Store(a5_2, g5 + 32); Vector512.Store(a5_3, g5 + 48);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Outer2x12(float* x, int rowPitch, int oh, int ow, int* offs, float* dyT, int ld, float* g)
+    {
+        float* g0 = g + 0 * ld; int o0 = offs[0];
+        float* g1 = g + 1 * ld; int o1 = offs[1];
+        float* g2 = g + 2 * ld; int o2 = offs[2];
+        float* g3 = g + 3 * ld; int o3 = offs[3];
+        float* g4 = g + 4 * ld; int o4 = offs[4];
+        float* g5 = g + 5 * ld; int o5 = offs[5];
+        float* g6 = g + 6 * ld; int o6 = offs[6];
+        float* g7 = g + 7 * ld; int o7 = offs[7];
+        float* g8 = g + 8 * ld; int o8 = offs[8];
+        float* g9 = g + 9 * ld; int o9 = offs[9];
+        float* g10 = g + 10 * ld; int o10 = offs[10];
+        float* g11 = g + 11 * ld; int o11 = offs[11];
+        var a0_0 = Vector512.Load(g0 + 0); var a0_1 = Vector512.Load(g0 + 16);
+        var a1_0 = Vector512.Load(g1 + 0); var a1_1 = Vector512.Load(g1 + 16);
+        var a2_0 = Vector512.Load(g2 + 0); var a2_1 = Vector512.Load(g2 + 16);
+        var a3_0 = Vector512.Load(g3 + 0); var a3_1 = Vector512.Load(g3 + 16);
+        var a4_0 = Vector512.Load(g4 + 0); var a4_1 = Vector512.Load(g4 + 16);
+        var a5_0 = Vector512.Load(g5 + 0); var a5_1 = Vector512.Load(g5 + 16);
+        var a6_0 = Vector512.Load(g6 + 0); var a6_1 = Vector512.Load(g6 + 16);
+        var a7_0 = Vector512.Load(g7 + 0); var a7_1 = Vector512.Load(g7 + 16);
+        var a8_0 = Vector512.Load(g8 + 0); var a8_1 = Vector512.Load(g8 + 16);
+        var a9_0 = Vector512.Load(g9 + 0); var a9_1 = Vector512.Load(g9 + 16);
+        var a10_0 = Vector512.Load(g10 + 0); var a10_1 = Vector512.Load(g10 + 16);
+        var a11_0 = Vector512.Load(g11 + 0); var a11_1 = Vector512.Load(g11 + 16);
+        float* d = dyT;
+        for (int oy = 0; oy < oh; oy++)
+        {
+            float* px = x + oy * rowPitch;
+            for (int ox = 0; ox < ow; ox++, px++, d += ld)
+            {
+                var d0 = Vector512.Load(d + 0); var d1 = Vector512.Load(d + 16);
+                var b = Vector512.Create(px[o0]); a0_0 = Vector512.FusedMultiplyAdd(b, d0, a0_0); a0_1 = Vector512.FusedMultiplyAdd(b, d1, a0_1);
+                b = Vector512.Create(px[o1]); a1_0 = Vector512.FusedMultiplyAdd(b, d0, a1_0); a1_1 = Vector512.FusedMultiplyAdd(b, d1, a1_1);
+                b = Vector512.Create(px[o2]); a2_0 = Vector512.FusedMultiplyAdd(b, d0, a2_0); a2_1 = Vector512.FusedMultiplyAdd(b, d1, a2_1);
+                b = Vector512.Create(px[o3]); a3_0 = Vector512.FusedMultiplyAdd(b, d0, a3_0); a3_1 = Vector512.FusedMultiplyAdd(b, d1, a3_1);
+                b = Vector512.Create(px[o4]); a4_0 = Vector512.FusedMultiplyAdd(b, d0, a4_0); a4_1 = Vector512.FusedMultiplyAdd(b, d1, a4_1);
+                b = Vector512.Create(px[o5]); a5_0 = Vector512.FusedMultiplyAdd(b, d0, a5_0); a5_1 = Vector512.FusedMultiplyAdd(b, d1, a5_1);
+                b = Vector512.Create(px[o6]); a6_0 = Vector512.FusedMultiplyAdd(b, d0, a6_0); a6_1 = Vector512.FusedMultiplyAdd(b, d1, a6_1);
+                b = Vector512.Create(px[o7]); a7_0 = Vector512.FusedMultiplyAdd(b, d0, a7_0); a7_1 = Vector512.FusedMultiplyAdd(b, d1, a7_1);
+                b = Vector512.Create(px[o8]); a8_0 = Vector512.FusedMultiplyAdd(b, d0, a8_0); a8_1 = Vector512.FusedMultiplyAdd(b, d1, a8_1);
+                b = Vector512.Create(px[o9]); a9_0 = Vector512.FusedMultiplyAdd(b, d0, a9_0); a9_1 = Vector512.FusedMultiplyAdd(b, d1, a9_1);
+                b = Vector512.Create(px[o10]); a10_0 = Vector512.FusedMultiplyAdd(b, d0, a10_0); a10_1 = Vector512.FusedMultiplyAdd(b, d1, a10_1);
+                b = Vector512.Create(px[o11]); a11_0 = Vector512.FusedMultiplyAdd(b, d0, a11_0); a11_1 = Vector512.FusedMultiplyAdd(b, d1, a11_1);
+            }
+        }
+        Vector512.Store(a0_0, g0 + 0); Vector512.Store(a0_1, g0 + 16);
+        Vector512.Store(a1_0, g1 + 0); Vector512.Store(a1_1, g1 + 16);
+        Vector512.Store(a2_0, g2 + 0); Vector512.Store(a2_1, g2 + 16);
+        Vector512.Store(a3_0, g3 + 0); Vector512.Store(a3_1, g3 + 16);
+        Vector512.Store(a4_0, g4 + 0); Vector512.Store(a4_1, g4 + 16);
+        Vector512.Store(a5_0, g5 + 0); Vector512.Store(a5_1, g5 + 16);
+        Vector512.Store(a6_0, g6 + 0); Vector512.Store(a6_1, g6 + 16);
+        Vector512.Store(a7_0, g7 + 0); Vector512.Store(a7_1, g7 + 16);
+        Vector512.Store(a8_0, g8 + 0); Vector512.Store(a8_1, g8 + 16);
+        Vector512.Store(a9_0, g9 + 0); Vector512.Store(a9_1, g9 + 16);
+        Vector512.Store(a10_0, g10 + 0); Vector512.Store(a10_1, g10 + 16);
+        Vector512.Store(a11_0, g11 + 0); Vector512.Store(a11_1, g11 + 16);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Outer1x12(float* x, int rowPitch, int oh, int ow, int* offs, float* dyT, int ld, float* g)
+    {
+        float* g0 = g + 0 * ld; int o0 = offs[0];
+        float* g1 = g + 1 * ld; int o1 = offs[1];
+        float* g2 = g + 2 * ld; int o2 = offs[2];
+        float* g3 = g + 3 * ld; int o3 = offs[3];
+        float* g4 = g + 4 * ld; int o4 = offs[4];
+        float* g5 = g + 5 * ld; int o5 = offs[5];
+        float* g6 = g + 6 * ld; int o6 = offs[6];
+        float* g7 = g + 7 * ld; int o7 = offs[7];
+        float* g8 = g + 8 * ld; int o8 = offs[8];
+        float* g9 = g + 9 * ld; int o9 = offs[9];
+        float* g10 = g + 10 * ld; int o10 = offs[10];
+        float* g11 = g + 11 * ld; int o11 = offs[11];
+        var a0_0 = Vector512.Load(g0 + 0);
+        var a1_0 = Vector512.Load(g1 + 0);
+        var a2_0 = Vector512.Load(g2 + 0);
+        var a3_0 = Vector512.Load(g3 + 0);
+        var a4_0 = Vector512.Load(g4 + 0);
+        var a5_0 = Vector512.Load(g5 + 0);
+        var a6_0 = Vector512.Load(g6 + 0);
+        var a7_0 = Vector512.Load(g7 + 0);
+        var a8_0 = Vector512.Load(g8 + 0);
+        var a9_0 = Vector512.Load(g9 + 0);
+        var a10_0 = Vector512.Load(g10 + 0);
+        var a11_0 = Vector512.Load(g11 + 0);
+        float* d = dyT;
+        for (int oy = 0; oy < oh; oy++)
+        {
+            float* px = x + oy * rowPitch;
+            for (int ox = 0; ox < ow; ox++, px++, d += ld)
+            {
+                var d0 = Vector512.Load(d + 0);
+                var b = Vector512.Create(px[o0]); a0_0 = Vector512.FusedMultiplyAdd(b, d0, a0_0);
+                b = Vector512.Create(px[o1]); a1_0 = Vector512.FusedMultiplyAdd(b, d0, a1_0);
+                b = Vector512.Create(px[o2]); a2_0 = Vector512.FusedMultiplyAdd(b, d0, a2_0);
+                b = Vector512.Create(px[o3]); a3_0 = Vector512.FusedMultiplyAdd(b, d0, a3_0);
+                b = Vector512.Create(px[o4]); a4_0 = Vector512.FusedMultiplyAdd(b, d0, a4_0);
+                b = Vector512.Create(px[o5]); a5_0 = Vector512.FusedMultiplyAdd(b, d0, a5_0);
+                b = Vector512.Create(px[o6]); a6_0 = Vector512.FusedMultiplyAdd(b, d0, a6_0);
+                b = Vector512.Create(px[o7]); a7_0 = Vector512.FusedMultiplyAdd(b, d0, a7_0);
+                b = Vector512.Create(px[o8]); a8_0 = Vector512.FusedMultiplyAdd(b, d0, a8_0);
+                b = Vector512.Create(px[o9]); a9_0 = Vector512.FusedMultiplyAdd(b, d0, a9_0);
+                b = Vector512.Create(px[o10]); a10_0 = Vector512.FusedMultiplyAdd(b, d0, a10_0);
+                b = Vector512.Create(px[o11]); a11_0 = Vector512.FusedMultiplyAdd(b, d0, a11_0);
+            }
+        }
+        Vector512.Store(a0_0, g0 + 0);
+        Vector512.Store(a1_0, g1 + 0);
+        Vector512.Store(a2_0, g2 + 0);
+        Vector512.Store(a3_0, g3 + 0);
+        Vector512.Store(a4_0, g4 + 0);
+        Vector512.Store(a5_0, g5 + 0);
+        Vector512.Store(a6_0, g6 + 0);
+        Vector512.Store(a7_0, g7 + 0);
+        Vector512.Store(a8_0, g8 + 0);
+        Vector512.Store(a9_0, g9 + 0);
+        Vector512.Store(a10_0, g10 + 0);
+        Vector512.Store(a11_0, g11 + 0);
+    }
+
 }

@@ -30,6 +30,16 @@ public static class Engine
 
     internal static void ParallelFor(int count, int maxParts, Action<int, int, int> body)
     {
+        if (Profile is { } profile)
+        {
+            // Bench --profile: attribute each parallel region's wall time to the method it runs.
+            long start = System.Diagnostics.Stopwatch.GetTimestamp();
+            Profile = null;
+            try { ParallelFor(count, maxParts, body); }
+            finally { Profile = profile; }
+            profile(body, System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+            return;
+        }
         if (count <= 0) return;
         int parts = Math.Min(Math.Min(maxParts, Threads), count);
         if (parts <= 1 || WorkerPool.InsideJob || !WorkerPool.Shared.TryRun(parts, count, body))
@@ -52,6 +62,9 @@ public static class Engine
         return ((int)b, (int)e);
     }
 
+    /// <summary>Bench only: when set, receives every parallel region's body and wall time (ms).</summary>
+    internal static Action<Delegate, double>? Profile;
+
     [ThreadStatic] private static float[]?[]? t_scratch;
 
     /// <summary>
@@ -60,7 +73,7 @@ public static class Engine
     /// </summary>
     internal static float[] Scratch(int slot, int length)
     {
-        var slots = t_scratch ??= new float[]?[10];
+        var slots = t_scratch ??= new float[]?[11];
         var s = slots[slot];
         if (s is null || s.Length < length) slots[slot] = s = GC.AllocateUninitializedArray<float>(length, pinned: true);
         return s;

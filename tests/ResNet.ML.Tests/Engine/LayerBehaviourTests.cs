@@ -11,7 +11,11 @@ public class LayerBehaviourTests
     [DataRow(16, 16, 1, 28, DisplayName = "16->16 3x3 at 28x28 (784 pixels, whole pieces, 28-wide rows)")]
     [DataRow(16, 32, 2, 28, DisplayName = "16->32 3x3 stride 2, 28x28 -> 14x14 (196 pixels, partial piece)")]
     [DataRow(64, 64, 1, 7, DisplayName = "64->64 3x3 at 7x7 (49 pixels)")]
-    public void DirectConvolutionMatchesIm2ColOnFashionMnistShapes(int cin, int cout, int stride, int size)
+    [DataRow(32, 48, 1, 8, DisplayName = "32->48 3x3 at 8x8 (outer-product weight gradient: a 32-channel and a 16-channel block)")]
+    [DataRow(64, 40, 1, 14, DisplayName = "64->40 3x3 at 14x14 (40 output channels padded to 48)")]
+    [DataRow(5, 32, 1, 9, DisplayName = "5->32 3x3 at 9x9 (45 taps, padded to whole tap blocks; shifted copies)")]
+    [DataRow(3, 64, 2, 13, DisplayName = "3->64 3x3 stride 2, 13x13 -> 7x7 (27 taps)")]
+    public void DirectConvolutionMatchesIm2Col(int cin, int cout, int stride, int size)
     {
         var rng = new Rng(77);
         var direct = new Conv2d("direct", cin, cout, 3, stride, 1);
