@@ -149,7 +149,7 @@ internal static class KernelBench
     {
         Engine.Threads = threads;
         var rng = new Rng(1);
-        foreach (var (c, hw) in new[] { (16, 32), (64, 8), (16, 28) })
+        foreach (var (c, hw) in new[] { (16, 32), (32, 16), (64, 8), (16, 28) })
         {
             var block = new BasicBlock("b", c, c, 1, null);
             foreach (var p in block.Parameters) for (int i = 0; i < p.Value.Length; i++) p.Value.Data[i] = (float)(0.2 * rng.NextGaussian()) + (p.Name.Contains("bn") ? 1 : 0);
@@ -165,7 +165,7 @@ internal static class KernelBench
             double convWgrad = Wall(() => { conv.Forward(x, true); conv.BackwardParametersOnly(dy); }) - convFwd;
             var h = conv.Forward(x, true);
             double bnFwd = Wall(() => bn.ForwardFused(h, true, null, relu: true));
-            double bnBwd = Wall(() => { bn.ForwardFused(h, true, null, relu: true); bn.BackwardFused(dy, inPlace: false); }) - bnFwd;
+            double bnBwd = Wall(() => { bn.ForwardFused(h, true, null, relu: true); bn.BackwardFused(dy, overwriteGradOutput: false, keepMasked: false); }) - bnFwd;
             Console.WriteLine($"block {c}x{hw}x{hw}, batch 128, {threads} threads: block fwd {blockFwd:F1} bwd {blockBwd:F1} ms | conv fwd {convFwd:F1} bwd {convBwd:F1} (weights {convWgrad:F1}) | bn+relu fwd {bnFwd:F1} bwd {bnBwd:F1} | rest fwd {blockFwd - 2 * convFwd - 2 * bnFwd:F1} bwd {blockBwd - 2 * convBwd - 2 * bnBwd:F1}");
         }
     }

@@ -43,9 +43,9 @@ public sealed class BatchNorm2d : Layer
     public override (int C, int H, int W) OutputShape(int c, int h, int w) =>
         c == Channels ? (c, h, w) : throw new ShapeException($"BatchNorm2d '{Name}' normalizes {Channels} channels, but its input [{c}, {h}, {w}] has {c}.");
 
-    private Tensor? _input, _output, _gradOutput, _gradInput, _maskedGrad, _residual;
+    private Tensor? _input, _output, _gradOutput, _gradInput, _maskedGrad, _residual, _dx;
     private float[] _mean = [], _invStd = [];
-    private bool _trainingPass, _relu, _inPlace;
+    private bool _trainingPass, _relu, _keepMasked;
     private Action<int, int, int>? _forwardPart, _backwardPart;
 
     public override Tensor Forward(Tensor input, bool training) => ForwardFused(input, training, residual: null, relu: false);
@@ -141,29 +141,33 @@ public sealed class BatchNorm2d : Layer
         return s;
     }
 
-    public override Tensor Backward(Tensor gradOutput) => BackwardFused(gradOutput, inPlace: false);
+    public override Tensor Backward(Tensor gradOutput) => BackwardFused(gradOutput, overwriteGradOutput: false, keepMasked: false);
 
     /// <summary>
-    /// The gradient with respect to relu's input, dy·(y &gt; 0), from the last fused backward: what a residual block's
-    /// shortcut receives. Null unless the forward was fused with a ReLU.
+    /// The gradient with respect to relu's input, dy·(y &gt; 0), from the last fused backward run with keepMasked: what
+    /// a residual block's projection or zero-padding shortcut receives. Null otherwise.
     /// </summary>
-    internal Tensor? MaskedGradOutput => _relu ? _maskedGrad : null;
+    internal Tensor? MaskedGradOutput => _relu && _keepMasked ? _maskedGrad : null;
 
     /// <summary>
-    /// Backward of <see cref="ForwardFused"/>. With <paramref name="inPlace"/>, the input gradient overwrites the masked
-    /// gradient buffer (saving a tensor) and <see cref="MaskedGradOutput"/> is not valid afterwards.
+    /// Backward of <see cref="ForwardFused"/>. A fused ReLU's mask is applied on the fly (from the stored output), so the
+    /// masked gradient is written to memory only with <paramref name="keepMasked"/>. With
+    /// <paramref name="overwriteGradOutput"/>, the input gradient is written over <paramref name="gradOutput"/> (the
+    /// caller's buffer, which it no longer needs): one tensor less to write and keep.
     /// </summary>
-    internal Tensor BackwardFused(Tensor gradOutput, bool inPlace)
+    internal Tensor BackwardFused(Tensor gradOutput, bool overwriteGradOutput, bool keepMasked)
     {
         var x = _input ?? throw new InvalidOperationException($"BatchNorm2d '{Name}': Backward was called before Forward.");
         if (!gradOutput.SameShape(x))
             throw new ShapeException($"BatchNorm2d '{Name}': the output gradient {gradOutput.Shape} does not match the output {x.Shape}.");
         _gradOutput = gradOutput;
-        if (_relu) Tensor.Reuse(ref _maskedGrad, x.N, x.C, x.H, x.W);
-        _inPlace = inPlace && _relu;
-        var gradInput = _inPlace ? _maskedGrad! : Tensor.Reuse(ref _gradInput, x.N, x.C, x.H, x.W);
+        _keepMasked = keepMasked && _relu;
+        if (_keepMasked) Tensor.Reuse(ref _maskedGrad, x.N, x.C, x.H, x.W);
+        _dx = overwriteGradOutput ? gradOutput : Tensor.Reuse(ref _gradInput, x.N, x.C, x.H, x.W);
         Engine.ParallelFor(Channels, _backwardPart ??= BackwardPart);
-        return gradInput;
+        var dx = _dx;
+        _dx = null;
+        return dx;
     }
 
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
@@ -171,64 +175,33 @@ public sealed class BatchNorm2d : Layer
     {
         var x = _input!;
         var dyIn = _gradOutput!;
-        var dy = _relu ? _maskedGrad! : dyIn;
-        var dx = _inPlace ? _maskedGrad! : _gradInput!;
+        var y = _relu ? _output : null;   // the ReLU mask is y > 0
+        var masked = _keepMasked ? _maskedGrad : null;
+        var dx = _dx!;
         int plane = x.H * x.W, n = x.N;
         long count = (long)n * plane;
         var gamma = Weight.Value.Data;
         for (int c = begin; c < end; c++)
         {
             float mean = _mean[c], invStd = _invStd[c];
-            // sum(dy) and sum(dy·x̂), x̂ = (x - mean)·invStd; a fused ReLU's mask is applied (and stored) in the same pass
+            // sum(g) and sum(g·(x − mean)) with g = dy, masked by the ReLU when fused (and stored when asked)
             double sumDy = 0, sumDyXc = 0;
             for (int i = 0; i < n; i++)
             {
-                int at = (i * x.C + c) * plane;
-                var (a, b) = _relu
-                    ? Kernels.MaskSumAndCenteredDot(dyIn.Data.AsSpan(at, plane), _output!.Data.AsSpan(at, plane), Plane(x, i, c), mean, dy.Data.AsSpan(at, plane))
-                    : SumAndCenteredDot(Plane(dy, i, c), Plane(x, i, c), mean);
+                var (a, b) = Kernels.SumAndCenteredDot(Plane(dyIn, i, c), y is null ? default : Plane(y, i, c), Plane(x, i, c), mean,
+                    masked is null ? default : masked.Data.AsSpan((i * x.C + c) * plane, plane));
                 sumDy += a; sumDyXc += b;
             }
             float sumDyXhat = (float)(sumDyXc * invStd);
             Weight.Grad.Data[c] += sumDyXhat;
             Bias.Grad.Data[c] += (float)sumDy;
             float scale = gamma[c] * invStd;
+            // dx = γ·invStd·(g − mean(g) − x̂·mean(g·x̂)) in training, γ·invStd·g in inference; element by element, so
+            // dx may be dy's own storage
+            float meanDy = _trainingPass ? (float)(sumDy / count) : 0f, k = _trainingPass ? sumDyXhat / count * invStd : 0f;
             for (int i = 0; i < n; i++)
-            {
-                var g = Plane(dy, i, c);
-                var xs = Plane(x, i, c);
-                var d = dx.Data.AsSpan((i * x.C + c) * plane, plane);
-                if (_trainingPass)
-                {
-                    // dx = γ·invStd·(dy − mean(dy) − x̂·mean(dy·x̂)), element by element, so it may overwrite dy
-                    float meanDy = (float)(sumDy / count), k = sumDyXhat / count * invStd;
-                    Kernels.BatchNormInputGradient(g, xs, scale, meanDy, mean, k, d);
-                }
-                else
-                    System.Numerics.Tensors.TensorPrimitives.Multiply(g, scale, d);
-            }
+                Kernels.BatchNormInputGradient(Plane(dyIn, i, c), y is null ? default : Plane(y, i, c), Plane(x, i, c), scale, meanDy, mean, k,
+                    dx.Data.AsSpan((i * x.C + c) * plane, plane));
         }
-    }
-
-    private static (double Sum, double Dot) SumAndCenteredDot(ReadOnlySpan<float> g, ReadOnlySpan<float> x, float mean)
-    {
-        float s = 0, dot = 0;
-        int i = 0;
-        if (System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated && g.Length >= 16)
-        {
-            var accS = System.Runtime.Intrinsics.Vector512<float>.Zero;
-            var accD = System.Runtime.Intrinsics.Vector512<float>.Zero;
-            var m = System.Runtime.Intrinsics.Vector512.Create(mean);
-            for (; i <= g.Length - 16; i += 16)
-            {
-                var gv = System.Runtime.Intrinsics.Vector512.Create(g.Slice(i, 16));
-                accS += gv;
-                accD += gv * (System.Runtime.Intrinsics.Vector512.Create(x.Slice(i, 16)) - m);
-            }
-            s = System.Runtime.Intrinsics.Vector512.Sum(accS);
-            dot = System.Runtime.Intrinsics.Vector512.Sum(accD);
-        }
-        for (; i < g.Length; i++) { s += g[i]; dot += g[i] * (x[i] - mean); }
-        return (s, dot);
     }
 }

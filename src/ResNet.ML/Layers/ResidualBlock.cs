@@ -46,7 +46,7 @@ public abstract class ResidualBlock : Layer
 
     private Tensor? _input, _output, _shortcutGrad;
     private Action<int, int, int>? _sumPart;
-    private Tensor? _sumInto, _sumFrom;
+    private Tensor? _sumInto, _sumFrom, _sumMask;
 
     // Each BN runs fused with the ReLU after it (and the last one with the shortcut add), so a block keeps only its
     // convolution outputs and BN outputs: no separate ReLU, sum or mask tensors.
@@ -73,21 +73,27 @@ public abstract class ResidualBlock : Layer
         if (!gradOutput.SameShape(y))
             throw new ShapeException($"Block '{Name}': the output gradient {gradOutput.Shape} does not match the output {y.Shape}.");
         var (lastConv, lastBn) = Branch[^1];
-        // The final ReLU's gradient (masked) flows into both the branch and the shortcut.
-        var g = lastConv.Backward(lastBn.BackwardFused(gradOutput, inPlace: false));
-        var masked = lastBn.MaskedGradOutput!;
+        // The final ReLU's gradient (masked) flows into both the branch and the shortcut. Only a projection or
+        // zero-padding shortcut needs it as a tensor; for the identity it is added on the fly at the end.
+        bool identity = !Plain && Shortcut is null;
+        var g = lastConv.Backward(lastBn.BackwardFused(gradOutput, overwriteGradOutput: false, keepMasked: Shortcut is not null));
         for (int i = Branch.Count - 2; i >= 0; i--)
         {
             var (conv, bn) = Branch[i];
-            g = conv.Backward(bn.BackwardFused(g, inPlace: true));
+            g = conv.Backward(bn.BackwardFused(g, overwriteGradOutput: true, keepMasked: false));
         }
         if (Plain) return g;
-        _shortcutGrad = Shortcut?.Backward(masked) ?? masked;
         // g is the first convolution's own input-gradient buffer, free to take the sum.
-        (_sumInto, _sumFrom) = (g, _shortcutGrad);
+        _sumInto = g;
+        if (identity) (_sumFrom, _sumMask) = (gradOutput, y);
+        else (_sumFrom, _sumMask) = (_shortcutGrad = Shortcut!.Backward(lastBn.MaskedGradOutput!), null);
         Engine.ParallelFor(g.Length, _sumPart ??= (_, b, e) =>
-            System.Numerics.Tensors.TensorPrimitives.Add(_sumInto!.Data.AsSpan(b, e - b), _sumFrom!.Data.AsSpan(b, e - b), _sumInto!.Data.AsSpan(b, e - b)));
-        (_sumInto, _sumFrom) = (null, null);
+        {
+            var into = _sumInto!.Data.AsSpan(b, e - b);
+            if (_sumMask is { } mask) Kernels.AddMasked(_sumFrom!.Data.AsSpan(b, e - b), mask.Data.AsSpan(b, e - b), into);
+            else System.Numerics.Tensors.TensorPrimitives.Add(into, _sumFrom!.Data.AsSpan(b, e - b), into);
+        });
+        (_sumInto, _sumFrom, _sumMask) = (null, null, null);
         return g;
     }
 }

@@ -519,12 +519,12 @@ internal static unsafe class DirectConv
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Outer4x6(float* x, int rowPitch, int oh, int ow, int* offs, float* dyT, int ld, float* g)
     {
-        float* g0 = g + 0 * ld; int o0 = offs[0];
-        float* g1 = g + 1 * ld; int o1 = offs[1];
-        float* g2 = g + 2 * ld; int o2 = offs[2];
-        float* g3 = g + 3 * ld; int o3 = offs[3];
-        float* g4 = g + 4 * ld; int o4 = offs[4];
-        float* g5 = g + 5 * ld; int o5 = offs[5];
+        float* g0 = g + 0 * ld; long o0 = offs[0];
+        float* g1 = g + 1 * ld; long o1 = offs[1];
+        float* g2 = g + 2 * ld; long o2 = offs[2];
+        float* g3 = g + 3 * ld; long o3 = offs[3];
+        float* g4 = g + 4 * ld; long o4 = offs[4];
+        float* g5 = g + 5 * ld; long o5 = offs[5];
         var a0_0 = Vector512.Load(g0 + 0); var a0_1 = Vector512.Load(g0 + 16); var a0_2 = Vector512.Load(g0 + 32); var a0_3 = Vector512.Load(g0 + 48);
         var a1_0 = Vector512.Load(g1 + 0); var a1_1 = Vector512.Load(g1 + 16); var a1_2 = Vector512.Load(g1 + 32); var a1_3 = Vector512.Load(g1 + 48);
         var a2_0 = Vector512.Load(g2 + 0); var a2_1 = Vector512.Load(g2 + 16); var a2_2 = Vector512.Load(g2 + 32); var a2_3 = Vector512.Load(g2 + 48);
@@ -557,18 +557,18 @@ internal static unsafe class DirectConv
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Outer2x12(float* x, int rowPitch, int oh, int ow, int* offs, float* dyT, int ld, float* g)
     {
-        float* g0 = g + 0 * ld; int o0 = offs[0];
-        float* g1 = g + 1 * ld; int o1 = offs[1];
-        float* g2 = g + 2 * ld; int o2 = offs[2];
-        float* g3 = g + 3 * ld; int o3 = offs[3];
-        float* g4 = g + 4 * ld; int o4 = offs[4];
-        float* g5 = g + 5 * ld; int o5 = offs[5];
-        float* g6 = g + 6 * ld; int o6 = offs[6];
-        float* g7 = g + 7 * ld; int o7 = offs[7];
-        float* g8 = g + 8 * ld; int o8 = offs[8];
-        float* g9 = g + 9 * ld; int o9 = offs[9];
-        float* g10 = g + 10 * ld; int o10 = offs[10];
-        float* g11 = g + 11 * ld; int o11 = offs[11];
+        float* g0 = g + 0 * ld; long o0 = offs[0];
+        float* g1 = g + 1 * ld; long o1 = offs[1];
+        float* g2 = g + 2 * ld; long o2 = offs[2];
+        float* g3 = g + 3 * ld; long o3 = offs[3];
+        float* g4 = g + 4 * ld; long o4 = offs[4];
+        float* g5 = g + 5 * ld; long o5 = offs[5];
+        float* g6 = g + 6 * ld; long o6 = offs[6];
+        float* g7 = g + 7 * ld; long o7 = offs[7];
+        float* g8 = g + 8 * ld; long o8 = offs[8];
+        float* g9 = g + 9 * ld; long o9 = offs[9];
+        float* g10 = g + 10 * ld; long o10 = offs[10];
+        float* g11 = g + 11 * ld; long o11 = offs[11];
         var a0_0 = Vector512.Load(g0 + 0); var a0_1 = Vector512.Load(g0 + 16);
         var a1_0 = Vector512.Load(g1 + 0); var a1_1 = Vector512.Load(g1 + 16);
         var a2_0 = Vector512.Load(g2 + 0); var a2_1 = Vector512.Load(g2 + 16);
@@ -619,18 +619,18 @@ internal static unsafe class DirectConv
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Outer1x12(float* x, int rowPitch, int oh, int ow, int* offs, float* dyT, int ld, float* g)
     {
-        float* g0 = g + 0 * ld; int o0 = offs[0];
-        float* g1 = g + 1 * ld; int o1 = offs[1];
-        float* g2 = g + 2 * ld; int o2 = offs[2];
-        float* g3 = g + 3 * ld; int o3 = offs[3];
-        float* g4 = g + 4 * ld; int o4 = offs[4];
-        float* g5 = g + 5 * ld; int o5 = offs[5];
-        float* g6 = g + 6 * ld; int o6 = offs[6];
-        float* g7 = g + 7 * ld; int o7 = offs[7];
-        float* g8 = g + 8 * ld; int o8 = offs[8];
-        float* g9 = g + 9 * ld; int o9 = offs[9];
-        float* g10 = g + 10 * ld; int o10 = offs[10];
-        float* g11 = g + 11 * ld; int o11 = offs[11];
+        float* g0 = g + 0 * ld; long o0 = offs[0];
+        float* g1 = g + 1 * ld; long o1 = offs[1];
+        float* g2 = g + 2 * ld; long o2 = offs[2];
+        float* g3 = g + 3 * ld; long o3 = offs[3];
+        float* g4 = g + 4 * ld; long o4 = offs[4];
+        float* g5 = g + 5 * ld; long o5 = offs[5];
+        float* g6 = g + 6 * ld; long o6 = offs[6];
+        float* g7 = g + 7 * ld; long o7 = offs[7];
+        float* g8 = g + 8 * ld; long o8 = offs[8];
+        float* g9 = g + 9 * ld; long o9 = offs[9];
+        float* g10 = g + 10 * ld; long o10 = offs[10];
+        float* g11 = g + 11 * ld; long o11 = offs[11];
         var a0_0 = Vector512.Load(g0 + 0);
         var a1_0 = Vector512.Load(g1 + 0);
         var a2_0 = Vector512.Load(g2 + 0);

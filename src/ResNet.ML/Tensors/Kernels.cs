@@ -77,28 +77,35 @@ internal static class Kernels
         for (; i < x.Length; i++) y[i] = MathF.Max(MathF.FusedMultiplyAdd(x[i], scale, shift) + r[i], floor);
     }
 
-    /// <summary>dx = scale·(dy − meanDy − (x − mean)·k); <paramref name="dx"/> may be <paramref name="dy"/>.</summary>
-    public static void BatchNormInputGradient(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, float scale, float meanDy, float mean, float k, Span<float> dx)
+    /// <summary>
+    /// dx = scale·(g − meanDy − (x − mean)·k) with g = dy, or dy·(y &gt; 0) when <paramref name="y"/> is given (a fused
+    /// ReLU's mask); <paramref name="dx"/> may be <paramref name="dy"/>.
+    /// </summary>
+    public static void BatchNormInputGradient(ReadOnlySpan<float> dy, ReadOnlySpan<float> y, ReadOnlySpan<float> x, float scale, float meanDy, float mean, float k, Span<float> dx)
     {
+        bool masked = !y.IsEmpty;
         int i = 0;
         if (Vector512.IsHardwareAccelerated)
         {
             var vs = Vector512.Create(scale); var vmd = Vector512.Create(meanDy); var vm = Vector512.Create(mean); var vk = Vector512.Create(k);
             for (; i <= dy.Length - 16; i += 16)
             {
+                var g = Vector512.Create(dy.Slice(i, 16));
+                if (masked) g &= Vector512.GreaterThan(Vector512.Create(y.Slice(i, 16)), Vector512<float>.Zero);
                 var xc = Vector512.Create(x.Slice(i, 16)) - vm;
-                (vs * (Vector512.Create(dy.Slice(i, 16)) - vmd - xc * vk)).CopyTo(dx.Slice(i, 16));
+                (vs * (g - vmd - xc * vk)).CopyTo(dx.Slice(i, 16));
             }
         }
-        for (; i < dy.Length; i++) dx[i] = scale * (dy[i] - meanDy - (x[i] - mean) * k);
+        for (; i < dy.Length; i++) dx[i] = scale * ((masked && !(y[i] > 0) ? 0f : dy[i]) - meanDy - (x[i] - mean) * k);
     }
 
     /// <summary>
-    /// g = dy where y &gt; 0 else 0 (written to <paramref name="masked"/>), returning Σg and Σg·(x − mean): a ReLU's
-    /// backward and a batch norm's gradient sums in one pass over memory.
+    /// Σg and Σg·(x − mean) with g = dy, or dy·(y &gt; 0) when <paramref name="y"/> is given (a ReLU's backward), g also
+    /// written to <paramref name="masked"/> when that is given: a batch norm's gradient sums in one pass over memory.
     /// </summary>
-    public static (double Sum, double Dot) MaskSumAndCenteredDot(ReadOnlySpan<float> dy, ReadOnlySpan<float> y, ReadOnlySpan<float> x, float mean, Span<float> masked)
+    public static (double Sum, double Dot) SumAndCenteredDot(ReadOnlySpan<float> dy, ReadOnlySpan<float> y, ReadOnlySpan<float> x, float mean, Span<float> masked)
     {
+        bool mask = !y.IsEmpty, store = !masked.IsEmpty;
         float s = 0, dot = 0;
         int i = 0;
         if (Vector512.IsHardwareAccelerated && dy.Length >= 16)
@@ -108,9 +115,9 @@ internal static class Kernels
             var m = Vector512.Create(mean);
             for (; i <= dy.Length - 16; i += 16)
             {
-                var mask = Vector512.GreaterThan(Vector512.Create(y.Slice(i, 16)), Vector512<float>.Zero);
-                var g = Vector512.Create(dy.Slice(i, 16)) & mask.AsSingle();
-                g.CopyTo(masked.Slice(i, 16));
+                var g = Vector512.Create(dy.Slice(i, 16));
+                if (mask) g &= Vector512.GreaterThan(Vector512.Create(y.Slice(i, 16)), Vector512<float>.Zero);
+                if (store) g.CopyTo(masked.Slice(i, 16));
                 accS += g;
                 accD += g * (Vector512.Create(x.Slice(i, 16)) - m);
             }
@@ -119,10 +126,23 @@ internal static class Kernels
         }
         for (; i < dy.Length; i++)
         {
-            float g = y[i] > 0 ? dy[i] : 0f;
-            masked[i] = g;
+            float g = mask && !(y[i] > 0) ? 0f : dy[i];
+            if (store) masked[i] = g;
             s += g; dot += g * (x[i] - mean);
         }
         return (s, dot);
+    }
+
+    /// <summary>acc += dy where y &gt; 0 (a ReLU's backward added into an existing gradient).</summary>
+    public static void AddMasked(ReadOnlySpan<float> dy, ReadOnlySpan<float> y, Span<float> acc)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+            for (; i <= dy.Length - 16; i += 16)
+            {
+                var mask = Vector512.GreaterThan(Vector512.Create(y.Slice(i, 16)), Vector512<float>.Zero);
+                (Vector512.Create(acc.Slice(i, 16)) + (Vector512.Create(dy.Slice(i, 16)) & mask)).CopyTo(acc.Slice(i, 16));
+            }
+        for (; i < dy.Length; i++) if (y[i] > 0) acc[i] += dy[i];
     }
 }
