@@ -40,15 +40,43 @@ public sealed class Network
         ValidateInput(input.C, input.H, input.W);
         TensorChecks.ThrowIfNotFinite(input, "the network's input");
         var x = input;
-        foreach (var layer in Layers) x = layer.Forward(x, training);
+        if (_fused.Length != Layers.Count) _fused = new bool[Layers.Count];
+        for (int i = 0; i < Layers.Count; i++)
+        {
+            // A batch norm followed by a ReLU (the stem) runs as one pass, as inside the blocks: the ReLU's input is
+            // neither written nor read back.
+            if (Layers[i] is BatchNorm2d bn && i + 1 < Layers.Count && Layers[i + 1] is ReLU relu)
+            {
+                x = relu.AdoptFusedOutput(bn.ForwardFused(x, training, residual: null, relu: true));
+                _fused[i + 1] = true;
+                i++;
+                continue;
+            }
+            x = Layers[i].Forward(x, training);
+            if (i + 1 < Layers.Count) _fused[i + 1] = false;
+        }
         return x;
+    }
+
+    private bool[] _fused = [];   // _fused[i]: layer i is a ReLU that last ran fused into the batch norm before it
+
+    /// <summary>Layer i's backward, or for a ReLU fused into the batch norm before it, the pair's: returns the index reached.</summary>
+    private int BackwardStep(int i, ref Tensor g)
+    {
+        if (i > 0 && i < _fused.Length && _fused[i] && Layers[i - 1] is BatchNorm2d bn)
+        {
+            g = bn.BackwardFused(g, overwriteGradOutput: false, keepMasked: false);
+            return i - 1;
+        }
+        g = Layers[i].Backward(g);
+        return i;
     }
 
     /// <summary>Back-propagates the gradient of the loss with respect to the logits; returns the gradient with respect to the input.</summary>
     public Tensor Backward(Tensor gradLogits)
     {
         var g = gradLogits;
-        for (int i = Layers.Count - 1; i >= 0; i--) g = Layers[i].Backward(g);
+        for (int i = Layers.Count - 1; i >= 0; i--) i = BackwardStep(i, ref g);
         return g;
     }
 
@@ -59,7 +87,9 @@ public sealed class Network
     public void BackwardParameters(Tensor gradLogits)
     {
         var g = gradLogits;
-        for (int i = Layers.Count - 1; i > 0; i--) g = Layers[i].Backward(g);
+        int i = Layers.Count - 1;
+        while (i > 0) i = BackwardStep(i, ref g) - 1;
+        if (i < 0) return;
         if (Layers[0] is Conv2d stem) stem.BackwardParametersOnly(g);
         else Layers[0].Backward(g);
     }

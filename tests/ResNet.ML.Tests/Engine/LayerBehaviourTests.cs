@@ -1,4 +1,5 @@
 using ResNet.ML.Layers;
+using ResNet.ML.Models;
 using ResNet.ML.Tensors;
 using ResNet.ML.Training.Initialization;
 
@@ -39,6 +40,36 @@ public class LayerBehaviourTests
             for (int i = 0; i < expected.Length; i++) { diff = Math.Max(diff, Math.Abs(expected[i] - actual[i])); norm = Math.Max(norm, Math.Abs(expected[i])); }
             Assert.IsTrue(norm > 0 && diff <= 1e-5 * norm, $"{what}: max |Δ| {diff:g3} against max |value| {norm:g3}");
         }
+    }
+
+    [TestMethod]
+    public void NetworkFusesTheStemBatchNormAndReluWithoutChangingResults()
+    {
+        var rng = new Rng(21);
+        var net = ModelFactory.Build("resnet20", 3, 10, 16, 16);
+        Initializer.Initialize(net, rng);
+        var x = GradientCheck.RandomTensor(rng, 3, 3, 16, 16, 1.0);
+        var gradLogits = GradientCheck.RandomTensor(rng, 3, 10, 1, 1, 1.0);
+        Assert.IsTrue(net.Layers[1] is BatchNorm2d && net.Layers[2] is ReLU, "the stem is conv, BN, ReLU");
+
+        // Reference: every layer run on its own (the stem's BN and ReLU as two passes).
+        var h = x;
+        foreach (var layer in net.Layers) h = layer.Forward(h, true);
+        var expectedLogits = h.Clone();
+        net.ZeroGrad();
+        var g = gradLogits;
+        for (int i = net.Layers.Count - 1; i >= 0; i--) g = net.Layers[i].Backward(g);
+        var expectedInputGrad = g.Clone();
+        var expectedGrads = net.Parameters.Select(p => p.Grad.Clone()).ToArray();
+
+        var logits = net.Forward(x, true);
+        net.ZeroGrad();
+        var inputGrad = net.Backward(gradLogits);
+        CollectionAssert.AreEqual(expectedLogits.Data, logits.Data, "logits");
+        CollectionAssert.AreEqual(expectedInputGrad.Data, inputGrad.Data, "input gradient");
+        var grads = net.Parameters.ToArray();
+        for (int p = 0; p < grads.Length; p++)
+            CollectionAssert.AreEqual(expectedGrads[p].Data, grads[p].Grad.Data, grads[p].Name);
     }
 
     [TestMethod]
