@@ -73,10 +73,10 @@ public abstract class ResidualBlock : Layer
         if (!gradOutput.SameShape(y))
             throw new ShapeException($"Block '{Name}': the output gradient {gradOutput.Shape} does not match the output {y.Shape}.");
         var (lastConv, lastBn) = Branch[^1];
-        // The final ReLU's gradient (masked) flows into both the branch and the shortcut. Only a projection or
-        // zero-padding shortcut needs it as a tensor; for the identity it is added on the fly at the end.
-        bool identity = !Plain && Shortcut is null;
-        var g = lastConv.Backward(lastBn.BackwardFused(gradOutput, overwriteGradOutput: false, keepMasked: Shortcut is not null));
+        // The final ReLU's gradient (masked) flows into both the branch and the shortcut. Only a projection shortcut
+        // needs it as a tensor; for the identity and zero-padding shortcuts it is masked on the fly where it is added.
+        var projection = Shortcut as ProjectionShortcut;
+        var g = lastConv.Backward(lastBn.BackwardFused(gradOutput, overwriteGradOutput: false, keepMasked: projection is not null));
         for (int i = Branch.Count - 2; i >= 0; i--)
         {
             var (conv, bn) = Branch[i];
@@ -84,9 +84,14 @@ public abstract class ResidualBlock : Layer
         }
         if (Plain) return g;
         // g is the first convolution's own input-gradient buffer, free to take the sum.
+        if (Shortcut is ZeroPadShortcut zeroPad)
+        {
+            zeroPad.AccumulateMaskedBackward(gradOutput, y, g);
+            return g;
+        }
         _sumInto = g;
-        if (identity) (_sumFrom, _sumMask) = (gradOutput, y);
-        else (_sumFrom, _sumMask) = (_shortcutGrad = Shortcut!.Backward(lastBn.MaskedGradOutput!), null);
+        if (Shortcut is null) (_sumFrom, _sumMask) = (gradOutput, y);
+        else (_sumFrom, _sumMask) = (_shortcutGrad = Shortcut.Backward(lastBn.MaskedGradOutput!), null);
         Engine.ParallelFor(g.Length, _sumPart ??= (_, b, e) =>
         {
             var into = _sumInto!.Data.AsSpan(b, e - b);

@@ -71,6 +71,48 @@ public sealed class ZeroPadShortcut : Layer
             }
     }
 
+    /// <summary>
+    /// into += the input gradient for <paramref name="gradOutput"/> masked where <paramref name="mask"/> ≤ 0 (a ReLU's
+    /// backward): how a residual block adds this shortcut's gradient to its branch's without the masked gradient or the
+    /// mostly-zero input gradient ever being written as tensors.
+    /// </summary>
+    internal void AccumulateMaskedBackward(Tensor gradOutput, Tensor mask, Tensor into)
+    {
+        var x = _input ?? throw new InvalidOperationException($"ZeroPadShortcut '{Name}': Backward was called before Forward.");
+        if (!gradOutput.SameShape(_output!) || !mask.SameShape(gradOutput) || !into.SameShape(x))
+            throw new ShapeException($"ZeroPadShortcut '{Name}': the output gradient {gradOutput.Shape}, mask {mask.Shape} and input gradient {into.Shape} do not match the output {_output!.Shape} and input {x.Shape}.");
+        (_gradOutput, _mask, _into) = (gradOutput, mask, into);
+        Engine.ParallelFor(x.N, _accumulatePart ??= AccumulatePart);
+        (_gradOutput, _mask, _into) = (null, null, null);
+    }
+
+    private Tensor? _mask, _into;
+    private Action<int, int, int>? _accumulatePart;
+
+    private void AccumulatePart(int part, int begin, int end)
+    {
+        var g = _gradOutput!.Data;
+        var m = _mask!.Data;
+        var dx = _into!.Data;
+        int inH = _into!.H, inW = _into.W, oh = _gradOutput.H, ow = _gradOutput.W, outPlane = oh * ow, inPlane = inH * inW;
+        for (int n = begin; n < end; n++)
+            for (int ch = 0; ch < InChannels; ch++)
+            {
+                int src = (n * OutChannels + PadBefore + ch) * outPlane, dst = (n * InChannels + ch) * inPlane;
+                if (Stride == 1)
+                {
+                    Kernels.AddMasked(g.AsSpan(src, outPlane), m.AsSpan(src, outPlane), dx.AsSpan(dst, inPlane));
+                    continue;
+                }
+                for (int oy = 0; oy < oh; oy++)
+                    for (int ox = 0; ox < ow; ox++)
+                    {
+                        int i = src + oy * ow + ox;
+                        if (m[i] > 0) dx[dst + oy * Stride * inW + ox * Stride] += g[i];
+                    }
+            }
+    }
+
     public override Tensor Forward(Tensor input, bool training)
     {
         var (c, oh, ow) = OutputShape(input.C, input.H, input.W);
