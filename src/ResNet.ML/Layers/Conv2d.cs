@@ -115,6 +115,23 @@ public sealed class Conv2d : Layer
 
     public override Tensor Backward(Tensor gradOutput) => Backward(gradOutput, inputGradient: true)!;
 
+    /// <summary>
+    /// Backward whose input gradient also receives <paramref name="residual"/> where <paramref name="mask"/> &gt; 0 (a
+    /// residual block's identity shortcut through its final ReLU), added image by image while that image's input
+    /// gradient is still in cache instead of in a separate pass over memory.
+    /// </summary>
+    internal Tensor BackwardAddingMasked(Tensor gradOutput, Tensor residual, Tensor mask)
+    {
+        var x = _input ?? throw new InvalidOperationException($"Conv2d '{Name}': Backward was called before Forward.");
+        if (!residual.SameShape(x) || !mask.SameShape(x))
+            throw new ShapeException($"Conv2d '{Name}': the residual gradient {residual.Shape} and mask {mask.Shape} must match the input {x.Shape}.");
+        (_addResidual, _addMask) = (residual, mask);
+        try { return Backward(gradOutput, inputGradient: true)!; }
+        finally { (_addResidual, _addMask) = (null, null); }
+    }
+
+    private Tensor? _addResidual, _addMask;
+
     /// <summary>Accumulates the weight (and bias) gradients without computing the input gradient (a network's first layer).</summary>
     public void BackwardParametersOnly(Tensor gradOutput) => Backward(gradOutput, inputGradient: false);
 
@@ -221,6 +238,9 @@ public sealed class Conv2d : Layer
                     Gemm.Multiply(true, false, k, pixels, OutChannels, weight, k, dySpan, pixels, gradColumns, pixels, accumulate: false);
                     Im2Col.Fold(gradColumns, InChannels, x.H, x.W, KernelSize, Stride, Padding, dy.H, dy.W, new Span<float>(dxn, dx.SampleSize));
                 }
+                if (_addResidual is { } residual)
+                    Kernels.AddMasked(residual.Data.AsSpan(n * x.SampleSize, x.SampleSize), _addMask!.Data.AsSpan(n * x.SampleSize, x.SampleSize),
+                        new Span<float>(dxn, x.SampleSize));
             }
             if (gradT is not null)
             {

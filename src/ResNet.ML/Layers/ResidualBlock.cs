@@ -46,7 +46,7 @@ public abstract class ResidualBlock : Layer
 
     private Tensor? _input, _output, _shortcutGrad;
     private Action<int, int, int>? _sumPart;
-    private Tensor? _sumInto, _sumFrom, _sumMask;
+    private Tensor? _sumInto, _sumFrom;
 
     // Each BN runs fused with the ReLU after it (and the last one with the shortcut add), so a block keeps only its
     // convolution outputs and BN outputs: no separate ReLU, sum or mask tensors.
@@ -76,29 +76,26 @@ public abstract class ResidualBlock : Layer
         // The final ReLU's gradient (masked) flows into both the branch and the shortcut. Only a projection shortcut
         // needs it as a tensor; for the identity and zero-padding shortcuts it is masked on the fly where it is added.
         var projection = Shortcut as ProjectionShortcut;
-        var g = lastConv.Backward(lastBn.BackwardFused(gradOutput, overwriteGradOutput: false, keepMasked: projection is not null));
-        for (int i = Branch.Count - 2; i >= 0; i--)
+        bool identity = !Plain && Shortcut is null;
+        var g = lastBn.BackwardFused(gradOutput, overwriteGradOutput: false, keepMasked: projection is not null);
+        for (int i = Branch.Count - 1; i >= 0; i--)
         {
             var (conv, bn) = Branch[i];
-            g = conv.Backward(bn.BackwardFused(g, overwriteGradOutput: true, keepMasked: false));
+            if (i < Branch.Count - 1) g = bn.BackwardFused(g, overwriteGradOutput: true, keepMasked: false);
+            // The first convolution's input gradient is the block's: the identity's share is added as it is made.
+            g = i == 0 && identity ? conv.BackwardAddingMasked(g, gradOutput, y) : conv.Backward(g);
         }
-        if (Plain) return g;
+        if (Plain || identity) return g;
         // g is the first convolution's own input-gradient buffer, free to take the sum.
         if (Shortcut is ZeroPadShortcut zeroPad)
         {
             zeroPad.AccumulateMaskedBackward(gradOutput, y, g);
             return g;
         }
-        _sumInto = g;
-        if (Shortcut is null) (_sumFrom, _sumMask) = (gradOutput, y);
-        else (_sumFrom, _sumMask) = (_shortcutGrad = Shortcut.Backward(lastBn.MaskedGradOutput!), null);
+        (_sumInto, _sumFrom) = (g, _shortcutGrad = Shortcut!.Backward(lastBn.MaskedGradOutput!));
         Engine.ParallelFor(g.Length, _sumPart ??= (_, b, e) =>
-        {
-            var into = _sumInto!.Data.AsSpan(b, e - b);
-            if (_sumMask is { } mask) Kernels.AddMasked(_sumFrom!.Data.AsSpan(b, e - b), mask.Data.AsSpan(b, e - b), into);
-            else System.Numerics.Tensors.TensorPrimitives.Add(into, _sumFrom!.Data.AsSpan(b, e - b), into);
-        });
-        (_sumInto, _sumFrom, _sumMask) = (null, null, null);
+            System.Numerics.Tensors.TensorPrimitives.Add(_sumInto!.Data.AsSpan(b, e - b), _sumFrom!.Data.AsSpan(b, e - b), _sumInto!.Data.AsSpan(b, e - b)));
+        (_sumInto, _sumFrom) = (null, null);
         return g;
     }
 }
