@@ -105,11 +105,12 @@ public sealed class ZeroPadShortcut : Layer
                     continue;
                 }
                 for (int oy = 0; oy < oh; oy++)
-                    for (int ox = 0; ox < ow; ox++)
-                    {
-                        int i = src + oy * ow + ox;
-                        if (m[i] > 0) dx[dst + oy * Stride * inW + ox * Stride] += g[i];
-                    }
+                {
+                    int i = src + oy * ow, d = dst + oy * Stride * inW, ox = 0;
+                    if (Stride == 2) ox = Kernels.AddMaskedSpread2(g.AsSpan(i, ow), m.AsSpan(i, ow), dx.AsSpan(d, Math.Min(2 * ow, inW)));
+                    for (; ox < ow; ox++)
+                        if (m[i + ox] > 0) dx[d + ox * Stride] += g[i + ox];
+                }
             }
     }
 

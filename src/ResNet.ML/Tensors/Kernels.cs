@@ -145,4 +145,33 @@ internal static class Kernels
             }
         for (; i < dy.Length; i++) if (y[i] > 0) acc[i] += dy[i];
     }
+
+    /// <summary>
+    /// acc[2j] += dy[j] where y[j] &gt; 0, 16 values at a time (a stride-2 subsampling's backward through a ReLU):
+    /// the masked values are interleaved with zeros by a two-source permute, so every store is a whole vector. Returns
+    /// how many values were done; the caller finishes the rest.
+    /// </summary>
+    public static int AddMaskedSpread2(ReadOnlySpan<float> dy, ReadOnlySpan<float> y, Span<float> acc)
+    {
+        int j = 0;
+        if (!System.Runtime.Intrinsics.X86.Avx512F.IsSupported) return 0;
+        var evenLow = Vector512.Create(0, 16, 1, 16, 2, 16, 3, 16, 4, 16, 5, 16, 6, 16, 7, 16);
+        var evenHigh = Vector512.Create(8, 16, 9, 16, 10, 16, 11, 16, 12, 16, 13, 16, 14, 16, 15, 16);
+        for (; j + 16 <= dy.Length && 2 * j + 32 <= acc.Length; j += 16)
+        {
+            var g = Vector512.Create(dy.Slice(j, 16)) & Vector512.GreaterThan(Vector512.Create(y.Slice(j, 16)), Vector512<float>.Zero);
+            var lo = System.Runtime.Intrinsics.X86.Avx512F.PermuteVar16x32x2(g, evenLow, Vector512<float>.Zero);
+            var hi = System.Runtime.Intrinsics.X86.Avx512F.PermuteVar16x32x2(g, evenHigh, Vector512<float>.Zero);
+            (Vector512.Create(acc.Slice(2 * j, 16)) + lo).CopyTo(acc.Slice(2 * j, 16));
+            (Vector512.Create(acc.Slice(2 * j + 16, 16)) + hi).CopyTo(acc.Slice(2 * j + 16, 16));
+        }
+        for (; j + 8 <= dy.Length && 2 * j + 16 <= acc.Length; j += 8)
+        {
+            var g = Vector512.Create(Vector256.Create(dy.Slice(j, 8)), Vector256<float>.Zero)
+                  & Vector512.GreaterThan(Vector512.Create(Vector256.Create(y.Slice(j, 8)), Vector256<float>.Zero), Vector512<float>.Zero);
+            var lo = System.Runtime.Intrinsics.X86.Avx512F.PermuteVar16x32x2(g, evenLow, Vector512<float>.Zero);
+            (Vector512.Create(acc.Slice(2 * j, 16)) + lo).CopyTo(acc.Slice(2 * j, 16));
+        }
+        return j;
+    }
 }

@@ -73,6 +73,30 @@ public class LayerBehaviourTests
     }
 
     [TestMethod]
+    [DataRow(16, 32)]
+    [DataRow(14, 28)]
+    [DataRow(7, 14)]
+    [DataRow(7, 13)]
+    [DataRow(24, 47)]
+    [DataRow(3, 5)]
+    public void StridedMaskedAddTouchesOnlyEvenColumnsWithinTheRow(int outWidth, int inWidth)
+    {
+        // The zero-padding shortcut's backward adds a masked output row into every other input column; the vector path
+        // must match the scalar rule exactly and never write past the row it was given.
+        var rng = new Rng((ulong)(outWidth * 100 + inWidth));
+        float[] dy = Enumerable.Range(0, outWidth).Select(_ => (float)rng.NextGaussian()).ToArray();
+        float[] y = Enumerable.Range(0, outWidth).Select(_ => (float)rng.NextGaussian()).ToArray();
+        float[] row = Enumerable.Range(0, inWidth + 8).Select(_ => (float)rng.NextGaussian()).ToArray();
+        float[] expected = (float[])row.Clone();
+        for (int j = 0; j < outWidth; j++) if (y[j] > 0) expected[2 * j] += dy[j];
+        float[] actual = (float[])row.Clone();
+        int done = Kernels.AddMaskedSpread2(dy, y, actual.AsSpan(0, inWidth));
+        for (int j = done; j < outWidth; j++) if (y[j] > 0) actual[2 * j] += dy[j];
+        CollectionAssert.AreEqual(expected, actual);
+        if (System.Runtime.Intrinsics.X86.Avx512F.IsSupported && inWidth >= 16) Assert.IsTrue(done >= 8, "the vector path ran");
+    }
+
+    [TestMethod]
     public void BatchNormTrainingUpdatesRunningStatsAndEvalUsesThem()
     {
         var rng = new Rng(5);
