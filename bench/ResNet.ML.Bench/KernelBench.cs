@@ -144,6 +144,40 @@ internal static class KernelBench
         }
     }
 
+    /// <summary>
+    /// A/B of the batch norm's plane visiting order (<see cref="BatchNorm2d.ImageMajorBelow"/>: 0 = channel by channel
+    /// everywhere, 1024, 4096 = image by image up to 32x32), fused BN+ReLU forward and backward over a batch of 128,
+    /// interleaved, minimum of 15. Run with --bn T.
+    /// </summary>
+    public static void BatchNormOrder(int threads)
+    {
+        Engine.Threads = threads;
+        var rng = new Rng(1);
+        int[] thresholds = [0, 1024, 4096];
+        foreach (var (c, hw) in new[] { (16, 32), (32, 16), (64, 8), (16, 28), (32, 14), (64, 7) })
+        {
+            var bn = new BatchNorm2d("bn", c);
+            var x = new Tensor(128, c, hw, hw);
+            for (int i = 0; i < x.Length; i++) x.Data[i] = (float)rng.NextGaussian();
+            var dy = x.Clone();
+            var fwd = thresholds.Select(_ => double.MaxValue).ToArray();
+            var bwd = thresholds.Select(_ => double.MaxValue).ToArray();
+            for (int rep = 0; rep < 15; rep++)
+                for (int v = 0; v < thresholds.Length; v++)
+                {
+                    BatchNorm2d.ImageMajorBelow = thresholds[v];
+                    var t = Stopwatch.StartNew();
+                    bn.ForwardFused(x, true, null, relu: true);
+                    fwd[v] = Math.Min(fwd[v], t.Elapsed.TotalMilliseconds);
+                    t.Restart();
+                    bn.BackwardFused(dy, overwriteGradOutput: false, keepMasked: false);
+                    bwd[v] = Math.Min(bwd[v], t.Elapsed.TotalMilliseconds);
+                }
+            BatchNorm2d.ImageMajorBelow = 1024;
+            Console.WriteLine($"bn {c}x{hw}x{hw}: " + string.Join("; ", thresholds.Select((th, v) => $"image-major below {th}: fwd {fwd[v]:F2} bwd {bwd[v]:F2} ms")));
+        }
+    }
+
     /// <summary>Where a basic block's time goes: its convolutions and BNs timed one by one (minimum of 10). Run with --block T.</summary>
     public static void Block(int threads)
     {

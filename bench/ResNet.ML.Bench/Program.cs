@@ -19,6 +19,7 @@ for (int i = 0; i < args.Length; i++)
     if (args[i] == "--profile") { profile = true; continue; }
     if (args[i] == "--kernels") { KernelBench.Run(); return 0; }
     if (args[i] == "--groups") { KernelBench.Groups(); return 0; }
+    if (args[i] == "--bn") { KernelBench.BatchNormOrder(int.Parse(args[i + 1], CultureInfo.InvariantCulture)); return 0; }
     if (args[i] == "--ab") { KernelBench.ExperimentAB(int.Parse(args[i + 1], CultureInfo.InvariantCulture)); return 0; }
     if (args[i] == "--layouts") { KernelBench.Layouts(); return 0; }
     if (args[i] == "--block") { KernelBench.Block(int.Parse(args[i + 1], CultureInfo.InvariantCulture)); return 0; }
