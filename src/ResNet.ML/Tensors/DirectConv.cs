@@ -112,11 +112,30 @@ internal static unsafe class DirectConv
                         var d = dst.Slice(c * plane + phase * phasePlane + row, wq);
                         int x = phase - padding, xq = 0;
                         for (; x < 0; x += stride) xq++;
-                        for (; x < w; x += stride, xq++) d[xq] = src[x];
+                        if (stride == 2 && x < w)
+                            fixed (float* pd = d) CopyEvery2(src + x, pd + xq, (w - x + 1) / 2);
+                        else
+                            for (; x < w; x += stride, xq++) d[xq] = src[x];
                     }
             }
         }
         return new Layout(taps, pieces, 16, ow % 16 == 0, cin * plane, stride * wq);
+    }
+
+    /// <summary>
+    /// dst[j] = src[2j] for j &lt; count: a stride-2 copy's column split, 16 values per two-source permute. Reads no
+    /// further than src[2·(count − 1)].
+    /// </summary>
+    private static void CopyEvery2(float* src, float* dst, int count)
+    {
+        int j = 0;
+        if (Avx512F.IsSupported)
+        {
+            var evens = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+            for (; j + 16 < count; j += 16)
+                Vector512.Store(Avx512F.PermuteVar16x32x2(Vector512.Load(src + 2 * j), evens, Vector512.Load(src + 2 * j + 16)), dst + j);
+        }
+        for (; j < count; j++) dst[j] = src[2 * j];
     }
 
     /// <summary>The thread's zeroed padded-image buffer (slot 7, with slack for the last piece's over-read) and its tables.</summary>
@@ -199,6 +218,8 @@ internal static unsafe class DirectConv
                             var d = dst.Slice(c * plane + (kx * stride + phase) * window + r * ow, ow);
                             if (stride == 1)
                                 new ReadOnlySpan<float>(src + j0, j1 - j0).CopyTo(d.Slice(j0, j1 - j0));
+                            else if (stride == 2)
+                                fixed (float* pd = d) CopyEvery2(src + 2 * j0, pd + j0, j1 - j0);
                             else
                                 for (int j = j0; j < j1; j++) d[j] = src[j * stride];
                         }
