@@ -117,7 +117,7 @@ internal static class KernelBench
     {
         Engine.Threads = threads;
         var rng = new Rng(1);
-        foreach (var (cin, cout, hw, stride) in new[] { (16, 16, 32, 1), (16, 32, 32, 2), (32, 64, 16, 2), (32, 32, 16, 1), (64, 64, 8, 1), (16, 16, 28, 1), (16, 32, 28, 2), (32, 64, 14, 2), (32, 32, 14, 1), (64, 64, 7, 1) })
+        foreach (var (cin, cout, hw, stride) in new[] { (3, 16, 32, 1), (1, 16, 28, 1), (16, 16, 32, 1), (16, 32, 32, 2), (32, 64, 16, 2), (32, 32, 16, 1), (64, 64, 8, 1), (16, 16, 28, 1), (16, 32, 28, 2), (32, 64, 14, 2), (32, 32, 14, 1), (64, 64, 7, 1) })
         {
             var conv = new Conv2d("conv", cin, cout, 3, stride, 1);
             for (int i = 0; i < conv.Weight.Value.Length; i++) conv.Weight.Value.Data[i] = (float)rng.NextGaussian();
