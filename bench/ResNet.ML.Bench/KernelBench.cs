@@ -55,12 +55,7 @@ internal static class KernelBench
         (int Pixels, long Bytes)[] budgets = [(512, 256 << 10), (2048, 256 << 10), (8192, 256 << 10), (8192, 1 << 20)];
         foreach (var (cin, cout, hw, stride) in new[] { (16, 16, 32, 1), (32, 32, 16, 1), (64, 64, 8, 1), (16, 16, 28, 1), (32, 32, 14, 1), (64, 64, 7, 1) })
         {
-            var conv = new Conv2d("conv", cin, cout, 3, stride, 1);
-            for (int i = 0; i < conv.Weight.Value.Length; i++) conv.Weight.Value.Data[i] = (float)rng.NextGaussian();
-            var x = new Tensor(64, cin, hw, hw);
-            for (int i = 0; i < x.Length; i++) x.Data[i] = (float)rng.NextGaussian();
-            var y = conv.Forward(x, true);
-            var dy = y.Clone();
+            var (conv, x, dy) = RandomConv(rng, cin, cout, hw, stride, 64);
             var best = budgets.Select(_ => double.MaxValue).ToArray();
             double fwdBest = double.MaxValue;
             for (int rep = 0; rep < 15; rep++)
@@ -89,11 +84,7 @@ internal static class KernelBench
         string[] names = ["default", "shifted"];
         foreach (var (cin, cout, hw) in new[] { (16, 16, 32), (16, 16, 28), (32, 32, 14), (64, 64, 8), (64, 64, 7) })
         {
-            var conv = new Conv2d("conv", cin, cout, 3, 1, 1);
-            for (int i = 0; i < conv.Weight.Value.Length; i++) conv.Weight.Value.Data[i] = (float)rng.NextGaussian();
-            var x = new Tensor(64, cin, hw, hw);
-            for (int i = 0; i < x.Length; i++) x.Data[i] = (float)rng.NextGaussian();
-            var dy = conv.Forward(x, true).Clone();
+            var (conv, x, dy) = RandomConv(rng, cin, cout, hw, 1, 64);
             const int variants = 2;
             var fwd = Enumerable.Repeat(double.MaxValue, variants).ToArray();
             var bwd = Enumerable.Repeat(double.MaxValue, variants).ToArray();
@@ -119,13 +110,8 @@ internal static class KernelBench
         var rng = new Rng(1);
         foreach (var (cin, cout, hw, stride) in new[] { (3, 16, 32, 1), (1, 16, 28, 1), (16, 16, 32, 1), (16, 32, 32, 2), (32, 64, 16, 2), (32, 32, 16, 1), (64, 64, 8, 1), (16, 16, 28, 1), (16, 32, 28, 2), (32, 64, 14, 2), (32, 32, 14, 1), (64, 64, 7, 1) })
         {
-            var conv = new Conv2d("conv", cin, cout, 3, stride, 1);
-            for (int i = 0; i < conv.Weight.Value.Length; i++) conv.Weight.Value.Data[i] = (float)rng.NextGaussian();
-            var x = new Tensor(64, cin, hw, hw);
-            for (int i = 0; i < x.Length; i++) x.Data[i] = (float)rng.NextGaussian();
-            var y = conv.Forward(x, true);
-            var dy = y.Clone();
-            double flops = 2.0 * 64 * cout * y.H * y.W * cin * 9;
+            var (conv, x, dy) = RandomConv(rng, cin, cout, hw, stride, 64);
+            double flops = 2.0 * 64 * cout * dy.H * dy.W * cin * 9;
             var fwd = new[] { double.MaxValue, double.MaxValue };
             var bwd = new[] { double.MaxValue, double.MaxValue };
             var wgt = new[] { double.MaxValue, double.MaxValue };
@@ -202,6 +188,16 @@ internal static class KernelBench
             double bnBwd = Wall(() => { bn.ForwardFused(h, true, null, relu: true); bn.BackwardFused(dy, overwriteGradOutput: false, keepMasked: false); }) - bnFwd;
             Console.WriteLine($"block {c}x{hw}x{hw}, batch 128, {threads} threads: block fwd {blockFwd:F1} bwd {blockBwd:F1} ms | conv fwd {convFwd:F1} bwd {convBwd:F1} (weights {convWgrad:F1}) | bn+relu fwd {bnFwd:F1} bwd {bnBwd:F1} | rest fwd {blockFwd - 2 * convFwd - 2 * bnFwd:F1} bwd {blockBwd - 2 * convBwd - 2 * bnBwd:F1}");
         }
+    }
+
+    /// <summary>A 3x3 convolution (padding 1) with Gaussian weights, a Gaussian batch for it and an output gradient.</summary>
+    private static (Conv2d Conv, Tensor X, Tensor Dy) RandomConv(Rng rng, int cin, int cout, int hw, int stride, int images)
+    {
+        var conv = new Conv2d("conv", cin, cout, 3, stride, 1);
+        for (int i = 0; i < conv.Weight.Value.Length; i++) conv.Weight.Value.Data[i] = (float)rng.NextGaussian();
+        var x = new Tensor(images, cin, hw, hw);
+        for (int i = 0; i < x.Length; i++) x.Data[i] = (float)rng.NextGaussian();
+        return (conv, x, conv.Forward(x, true).Clone());
     }
 
     private static double CpuSeconds(Action action, int repeats)
