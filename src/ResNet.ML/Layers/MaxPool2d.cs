@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using ResNet.ML.Tensors;
 
 namespace ResNet.ML.Layers;
@@ -43,6 +44,11 @@ public sealed class MaxPool2d : Layer
         var x = _input!;
         var y = _output!;
         int h = x.H, w = x.W, oh = y.H, ow = y.W;
+        if (KernelSize == 3 && Stride == 2 && Padding == 1 && ow >= 16 && Vector512.IsHardwareAccelerated)
+        {
+            for (int plane = begin; plane < end; plane++) Pool3x3Stride2(x.Data.AsSpan(plane * h * w, h * w), h, w, y.Data.AsSpan(plane * oh * ow, oh * ow), _argmax.AsSpan(plane * oh * ow, oh * ow), oh, ow);
+            return;
+        }
         for (int plane = begin; plane < end; plane++)
         {
             var src = x.Data.AsSpan(plane * h * w, h * w);
@@ -69,6 +75,61 @@ public sealed class MaxPool2d : Layer
             }
         }
     }
+
+    /// <summary>
+    /// The ResNet stem's 3x3 / 2 / pad 1 pooling of one plane, 16 outputs at a time. Each input row is split into its
+    /// columns 2j−1, 2j and 2j+1 (minus infinity outside the row), so a row's three taps for 16 windows are three vector
+    /// loads. Taps are scanned in the scalar path's order (rows, then columns) with its rules: strictly greater wins, so
+    /// the first maximum wins ties, and the first NaN wins; only without its unpredictable branches.
+    /// </summary>
+    private static void Pool3x3Stride2(ReadOnlySpan<float> src, int h, int w, Span<float> dst, Span<int> argmax, int oh, int ow)
+    {
+        int width = ow + 16;
+        var columns = Scratch(3 * width);
+        var lane = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) * 2;
+        for (int oy = 0; oy < oh; oy++)
+        {
+            int y0 = Math.Max(2 * oy - 1, 0), y1 = Math.Min(2 * oy + 2, h);
+            var best = dst.Slice(oy * ow, ow);
+            var at = argmax.Slice(oy * ow, ow);
+            best.Fill(float.NegativeInfinity);
+            for (int j = 0; j < ow; j++) at[j] = y0 * w + Math.Max(2 * j - 1, 0);   // the window's first valid position
+            for (int iy = y0; iy < y1; iy++)
+            {
+                var row = src.Slice(iy * w, w);
+                for (int c = 0; c < ow; c++)
+                {
+                    int xl = 2 * c - 1, xr = 2 * c + 1;
+                    columns[c] = xl >= 0 ? row[xl] : float.NegativeInfinity;
+                    columns[width + c] = row[2 * c];
+                    columns[2 * width + c] = xr < w ? row[xr] : float.NegativeInfinity;
+                }
+                for (int j0 = 0; j0 < ow; j0 += 16)
+                {
+                    int j = Math.Min(j0, ow - 16);   // the last block overlaps the one before instead of running past the row
+                    var b = Vector512.Create(best.Slice(j, 16));
+                    var bAt = Vector512.Create(at.Slice(j, 16));
+                    for (int kx = 0; kx < 3; kx++)
+                    {
+                        var v = Vector512.Create(columns.Slice(kx * width + j, 16));
+                        var index = Vector512.Create(iy * w + 2 * j - 1 + kx) + lane;
+                        // v > best, or v is the first NaN
+                        var take = Vector512.GreaterThan(v, b)
+                                   | (~Vector512.Equals(v, v) & Vector512.Equals(b, b));
+                        b = Vector512.ConditionalSelect(take, v, b);
+                        bAt = Vector512.ConditionalSelect(take.AsInt32(), index, bAt);
+                    }
+                    b.CopyTo(best.Slice(j, 16));
+                    bAt.CopyTo(at.Slice(j, 16));
+                }
+            }
+        }
+    }
+
+    [ThreadStatic] private static float[]? t_columns;
+
+    private static Span<float> Scratch(int length) =>
+        (t_columns is { } c && c.Length >= length ? c : t_columns = new float[length]).AsSpan(0, length);
 
     public override Tensor Backward(Tensor gradOutput)
     {

@@ -97,6 +97,47 @@ public class LayerBehaviourTests
     }
 
     [TestMethod]
+    [DataRow(32, 32)]
+    [DataRow(33, 35)]
+    [DataRow(112, 112)]
+    [DataRow(7, 40)]
+    public void StemMaxPoolMatchesTheWindowRuleWithTiesAndNaN(int h, int w)
+    {
+        // 3x3 / 2 / pad 1 (the stem's pooling, vectorized for rows of 16+ outputs): values from a small set, so windows
+        // tie, and a few NaNs; the maximum and the position that receives the gradient must follow the scalar rule
+        // (scan rows then columns, strictly greater wins, the first NaN wins).
+        var rng = new Rng((ulong)(h * 1000 + w));
+        var x = new Tensor(2, 3, h, w);
+        for (int i = 0; i < x.Length; i++) x.Data[i] = rng.NextInt(50) == 0 ? float.NaN : rng.NextInt(4) - 1.5f;
+        var pool = new MaxPool2d("pool", 3, 2, 1);
+        var y = pool.Forward(x, true);
+        var dy = new Tensor(y.N, y.C, y.H, y.W);
+        for (int i = 0; i < dy.Length; i++) dy.Data[i] = i + 1;
+        var dx = pool.Backward(dy);
+        var expectedDx = new float[x.Length];
+        for (int plane = 0; plane < x.N * x.C; plane++)
+            for (int oy = 0; oy < y.H; oy++)
+                for (int ox = 0; ox < y.W; ox++)
+                {
+                    float best = float.NegativeInfinity;
+                    int bestAt = -1;
+                    for (int iy = 2 * oy - 1; iy <= 2 * oy + 1; iy++)
+                        for (int ix = 2 * ox - 1; ix <= 2 * ox + 1; ix++)
+                        {
+                            if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+                            float v = x.Data[plane * h * w + iy * w + ix];
+                            if (bestAt < 0 && !(v > best) && !float.IsNaN(v)) bestAt = iy * w + ix;   // first valid position
+                            if (float.IsNaN(best)) continue;
+                            if (v > best || float.IsNaN(v)) { best = v; bestAt = iy * w + ix; }
+                        }
+                    int o = (plane * y.H + oy) * y.W + ox;
+                    Assert.AreEqual(best, y.Data[o], $"plane {plane}, output ({oy}, {ox})");
+                    expectedDx[plane * h * w + bestAt] += dy.Data[o];
+                }
+        CollectionAssert.AreEqual(expectedDx, dx.Data, "the gradient goes to the first maximum (or first NaN) of each window");
+    }
+
+    [TestMethod]
     public void BatchNormTrainingUpdatesRunningStatsAndEvalUsesThem()
     {
         var rng = new Rng(5);
