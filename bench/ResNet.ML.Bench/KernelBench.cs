@@ -108,7 +108,7 @@ internal static class KernelBench
     {
         Engine.Threads = threads;
         var rng = new Rng(1);
-        foreach (var (cin, cout, hw, stride) in new[] { (3, 16, 32, 1), (1, 16, 28, 1), (16, 16, 32, 1), (16, 32, 32, 2), (32, 64, 16, 2), (32, 32, 16, 1), (64, 64, 8, 1), (16, 16, 28, 1), (16, 32, 28, 2), (32, 64, 14, 2), (32, 32, 14, 1), (64, 64, 7, 1) })
+        foreach (var (cin, cout, hw, stride) in (Environment.GetEnvironmentVariable("AB_IMAGENET") == "1" ? new[] { (128, 256, 28, 2), (256, 256, 14, 1), (256, 512, 14, 2), (512, 512, 7, 1) } : new[] { (3, 16, 32, 1), (1, 16, 28, 1), (16, 16, 32, 1), (16, 32, 32, 2), (32, 64, 16, 2), (32, 32, 16, 1), (64, 64, 8, 1), (16, 16, 28, 1), (16, 32, 28, 2), (32, 64, 14, 2), (32, 32, 14, 1), (64, 64, 7, 1) }))
         {
             var (conv, x, dy) = RandomConv(rng, cin, cout, hw, stride, 64);
             double flops = 2.0 * 64 * cout * dy.H * dy.W * cin * 9;

@@ -16,6 +16,8 @@ public class LayerBehaviourTests
     [DataRow(64, 40, 1, 14, DisplayName = "64->40 3x3 at 14x14 (40 output channels padded to 48)")]
     [DataRow(5, 32, 1, 9, DisplayName = "5->32 3x3 at 9x9 (45 taps, padded to whole tap blocks; shifted copies)")]
     [DataRow(3, 64, 2, 13, DisplayName = "3->64 3x3 stride 2, 13x13 -> 7x7 (27 taps)")]
+    [DataRow(130, 32, 1, 6, DisplayName = "130->32 3x3 at 6x6 (1,170 taps: im2col forward, outer-product weight gradient)")]
+    [DataRow(132, 48, 2, 9, DisplayName = "132->48 3x3 stride 2, 9x9 -> 5x5 (1,188 taps, shifted copies)")]
     public void DirectConvolutionMatchesIm2Col(int cin, int cout, int stride, int size)
     {
         var rng = new Rng(77);
