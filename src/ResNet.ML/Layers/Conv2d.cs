@@ -188,14 +188,15 @@ public sealed class Conv2d : Layer
         // channels): it streams dYᵀ and the image, not the weights (bench --ab with AB_IMAGENET=1: 11–19 % faster than
         // im2col + GEMM on ResNet-18's 14x14 and 7x7 layers). 1x1 convolutions keep their plain GEMM there.
         bool directWeight = AllowDirect && DirectConv.Supports(InChannels, KernelSize, Stride, dy.H, dy.W);
-        int group = directWeight ? DirectConv.WeightGradientGroup(InChannels, x.H, x.W, KernelSize, Stride, Padding, dy.H, dy.W) : 1;
         bool outer = OutChannels >= 32 && (directWeight || (AllowDirect && !pointwise && System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated));
+        bool inner = directWeight && !outer;   // the inner-product direct kernel (fewer than 32 output channels)
+        int group = inner ? DirectConv.WeightGradientGroup(InChannels, x.H, x.W, KernelSize, Stride, Padding, dy.H, dy.W) : 1;
         float[]? gradT = outer ? Engine.Scratch(10, DirectConv.OuterGradientLength(OutChannels, k)) : null;
         if (gradT is not null) Array.Clear(gradT, 0, DirectConv.OuterGradientLength(OutChannels, k));
         float[]? columns = pointwise || directWeight || outer ? null : Engine.Scratch(0, k * pixels);
         float[]? gradColumns = BackwardAsConvolution || !_inputGradient ? null : Engine.Scratch(1, k * pixels);
         var weightGrad = Engine.Scratch(2, OutChannels * k);
-        if (directWeight) Array.Clear(weightGrad, 0, OutChannels * k);   // the direct kernel accumulates into it
+        if (inner) Array.Clear(weightGrad, 0, OutChannels * k);   // the inner kernel accumulates into it; the outer one's result is transposed over it
         var biasGrad = Engine.Scratch(3, OutChannels);
         _weightGradParts[part] = weightGrad;
         _biasGradParts[part] = biasGrad;
@@ -208,7 +209,7 @@ public sealed class Conv2d : Layer
                 var dySpan = new ReadOnlySpan<float>(dyn, dy.SampleSize);
                 if (outer)
                     DirectConv.AccumulateWeightGradientOuter(xn, InChannels, x.H, x.W, dyn, OutChannels, KernelSize, Stride, Padding, dy.H, dy.W, pgt);
-                else if (directWeight)
+                else if (inner)
                 {
                     // A group of images at a time, starting at the group's first image.
                     if ((n - begin) % group == 0)

@@ -85,7 +85,7 @@ public sealed class MaxPool2d : Layer
     private static void Pool3x3Stride2(ReadOnlySpan<float> src, int h, int w, Span<float> dst, Span<int> argmax, int oh, int ow)
     {
         int width = ow + 16;
-        var columns = Scratch(3 * width);
+        var columns = Engine.Scratch(0, 3 * width).AsSpan(0, 3 * width);   // nothing else holds slot 0 during a pooling
         var lane = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) * 2;
         for (int oy = 0; oy < oh; oy++)
         {
@@ -125,11 +125,6 @@ public sealed class MaxPool2d : Layer
             }
         }
     }
-
-    [ThreadStatic] private static float[]? t_columns;
-
-    private static Span<float> Scratch(int length) =>
-        (t_columns is { } c && c.Length >= length ? c : t_columns = new float[length]).AsSpan(0, length);
 
     public override Tensor Backward(Tensor gradOutput)
     {

@@ -44,7 +44,7 @@ public abstract class ResidualBlock : Layer
         return s;
     }
 
-    private Tensor? _input, _output, _shortcutGrad;
+    private Tensor? _input, _output;
     private Action<int, int, int>? _sumPart;
     private Tensor? _sumInto, _sumFrom;
 
@@ -92,7 +92,7 @@ public abstract class ResidualBlock : Layer
             zeroPad.AccumulateMaskedBackward(gradOutput, y, g);
             return g;
         }
-        (_sumInto, _sumFrom) = (g, _shortcutGrad = Shortcut!.Backward(lastBn.MaskedGradOutput!));
+        (_sumInto, _sumFrom) = (g, Shortcut!.Backward(lastBn.MaskedGradOutput!));
         Engine.ParallelFor(g.Length, _sumPart ??= (_, b, e) =>
             System.Numerics.Tensors.TensorPrimitives.Add(_sumInto!.Data.AsSpan(b, e - b), _sumFrom!.Data.AsSpan(b, e - b), _sumInto!.Data.AsSpan(b, e - b)));
         (_sumInto, _sumFrom) = (null, null);

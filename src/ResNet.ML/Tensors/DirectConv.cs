@@ -46,7 +46,7 @@ internal static unsafe class DirectConv
     }
 
     internal static bool ForceShifted;   // bench --layouts A/B only
-    internal static bool Experiment;     // bench --ab A/B only
+    internal static bool Experiment;     // bench --ab / --experiment: read only by a change under test, nothing on main
 
     [ThreadStatic] private static int[]? t_offsets;
     [ThreadStatic] private static int[]? t_bases;
