@@ -1,8 +1,6 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
-#if MLNET_IMAGEANALYTICS
 using Microsoft.ML.Transforms.Image;
-#endif
 
 namespace ResNet.ML.MLNet;
 
@@ -34,11 +32,7 @@ internal static class InputColumns
     public const string FeatureRole = "feature";
 
     public static string ExpectedFeatureTypes =>
-#if MLNET_IMAGEANALYTICS
         "known-size vector of Single (CHW pixels), variable-size vector of Byte (encoded image bytes) or Image";
-#else
-        "known-size vector of Single (CHW pixels) or variable-size vector of Byte (encoded image bytes)";
-#endif
 
     public const string ExpectedLabelType = "Key type with key values (as MapValueToKey makes it)";
 
@@ -56,9 +50,7 @@ internal static class InputColumns
         bool ok = !features.IsKey && (
             (features.Kind == SchemaShape.Column.VectorKind.Vector && features.ItemType == NumberDataViewType.Single)
             || (features.Kind == SchemaShape.Column.VectorKind.VariableVector && features.ItemType == NumberDataViewType.Byte)
-#if MLNET_IMAGEANALYTICS
             || (features.Kind == SchemaShape.Column.VectorKind.Scalar && features.ItemType is ImageDataViewType)
-#endif
             );
         if (!ok)
             throw SchemaErrors.Mismatch(nameof(inputSchema), FeatureRole, featureColumnName, ExpectedFeatureTypes, SchemaErrors.Describe(features));
@@ -96,10 +88,8 @@ internal static class InputColumns
                 return (column, FeatureKind.Pixels);
             case VectorDataViewType { IsKnownSize: false } v when v.ItemType == NumberDataViewType.Byte:
                 return (column, FeatureKind.EncodedImage);
-#if MLNET_IMAGEANALYTICS
             case ImageDataViewType:
                 return (column, FeatureKind.Image);
-#endif
             default:
                 throw SchemaErrors.Mismatch("inputSchema", FeatureRole, name, ExpectedFeatureTypes, SchemaErrors.Describe(column.Type));
         }

@@ -4,9 +4,7 @@ using Microsoft.ML.Data;
 using Microsoft.ML.OnnxRuntime;
 using ResNet.ML.MLNet.Mappings;
 using ResNet.ML.Onnx.Proto;
-#if MLNET_IMAGEANALYTICS
 using Microsoft.ML.Transforms.Image;
-#endif
 
 namespace ResNet.ML.MLNet.Scoring;
 
@@ -33,20 +31,16 @@ internal static class ScoringPipeline
     /// <summary>ML.NET transforms (ImageAnalytics) that turn an MLImage column into the pixel column the network reads.</summary>
     public static IEstimator<ITransformer> ImageToPixels(MLContext ml, string featureColumn, ImageShape shape)
     {
-#if MLNET_IMAGEANALYTICS
         return ml.Transforms.ResizeImages(ResizedImage, shape.Width, shape.Height, featureColumn)
             .Append(ml.Transforms.ExtractPixels(ScoringColumns.Pixels, ResizedImage,
                 colorsToExtract: ImagePixelExtractingEstimator.ColorBits.Rgb,
                 orderOfExtraction: ImagePixelExtractingEstimator.ColorsOrder.ARGB))
             .Append(ml.Transforms.DropColumns(ResizedImage));
-#else
-        throw new PlatformNotSupportedException($"MLImage columns need ML.NET's ImageAnalytics, which this build of ResNet.ML.MLNet was made without ({ml}, {featureColumn}, {shape}).");
-#endif
     }
 
     /// <summary>
     /// The GPU to hand ApplyOnnxModel. ML.NET falls back to the CPU only when ONNX Runtime reports a CUDA error, but an
-    /// ONNX Runtime built without CUDA (the CPU packages, the npm build here) lacks the entry point altogether, which
+    /// ONNX Runtime built without CUDA (the CPU package Microsoft.ML.OnnxRuntime) lacks the entry point altogether, which
     /// ML.NET does not catch; so without a CUDA provider the fallback is taken here, or the option is refused.
     /// </summary>
     private static int? ResolveGpu(int? gpuDeviceId, bool fallbackToCpu)
@@ -56,7 +50,7 @@ internal static class ScoringPipeline
         if (fallbackToCpu) return null;
         throw new InvalidOperationException(
             $"Option GpuDeviceId is {gpuDeviceId}, but this ONNX Runtime has no CUDA execution provider (it offers {string.Join(", ", OrtEnv.Instance().GetAvailableProviders())}); " +
-            "use the GPU package (-p:OnnxRuntimeSource=nuget-gpu) or set FallbackToCpu to score on the CPU.");
+            "reference Microsoft.ML.OnnxRuntime.Gpu instead of Microsoft.ML.OnnxRuntime in the app, or set FallbackToCpu to score on the CPU.");
     }
 
     public static ITransformer Fit(MLContext ml, IDataView data, string featureColumn, FeatureKind kind, ImageShape shape,
