@@ -241,7 +241,7 @@ public sealed class OnnxPredictor : IDisposable
         string[] available = OrtEnv.Instance().GetAvailableProviders();
         string failure;
         if (!available.Contains(CudaProvider))
-            failure = $"the GPU was asked for, but this ONNX Runtime has no {CudaProvider} (it has {string.Join(", ", available)}); use the CUDA build of ONNX Runtime (-p:OnnxRuntimeSource=nuget-gpu) on a machine with CUDA";
+            failure = $"the GPU was asked for, but this ONNX Runtime has no {CudaProvider} (it has {string.Join(", ", available)}); reference Microsoft.ML.OnnxRuntime.Gpu instead of Microsoft.ML.OnnxRuntime in the app, on a machine with CUDA 13 and cuDNN 9";
         else
         {
             try

@@ -41,9 +41,8 @@ public static class OnnxRuntimeNative
         if (resolver is not null && NativeLibrary.TryLoad("onnxruntime", resolver, DllImportSearchPath.SafeDirectories | DllImportSearchPath.AssemblyDirectory, out _)) return;
         throw new OnnxRuntimeUnavailableException(
             $"ONNX Runtime's native library '{LibraryFileName}' was not found in '{folder}' nor on the library search path. " +
-            "Building the solution installs it (build/onnxruntime runs 'npm ci --ignore-scripts' for com.github.asus4.onnxruntime@0.4.9 " +
-            "and copies the library next to every app and test); a published app must ship it beside Microsoft.ML.OnnxRuntime.dll, " +
-            "or reference the NuGet package Microsoft.ML.OnnxRuntime where NuGet serves it (-p:OnnxRuntimeSource=nuget).");
+            "The app that runs must reference the NuGet package Microsoft.ML.OnnxRuntime (CPU) or Microsoft.ML.OnnxRuntime.Gpu (CUDA), " +
+            "which carry it; a library needs only Microsoft.ML.OnnxRuntime.Managed.");
     }
 }
 

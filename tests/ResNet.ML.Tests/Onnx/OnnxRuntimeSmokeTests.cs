@@ -67,7 +67,7 @@ public class OnnxRuntimeSmokeTests
         {
             var ex = Assert.ThrowsExactly<OnnxRuntimeUnavailableException>(() => OnnxRuntimeNative.EnsureAvailable(empty, resolver: null));
             StringAssert.Contains(ex.Message, OnnxRuntimeNative.LibraryFileName);
-            StringAssert.Contains(ex.Message, "npm ci");
+            StringAssert.Contains(ex.Message, "Microsoft.ML.OnnxRuntime");
             StringAssert.Contains(ex.Message, empty);
         }
         finally { Directory.Delete(empty, true); }
