@@ -1,0 +1,91 @@
+using System.Diagnostics;
+using System.Text;
+
+namespace ResNet.ML.Distribution.Tests;
+
+/// <summary>
+/// Packs ResNet.ML's packages once per test run into a temporary feed, and gives every restore a NuGet packages folder
+/// of its own, so what the sample, the tool and the notebooks get of ResNet.ML can only come from that feed. The
+/// machine's packages folder serves as a read-only fallback for third-party packages (ML.NET, ONNX Runtime, ...), so
+/// nothing is downloaded twice; ResNet.ML's own packages never enter it (every restore here uses the folder below).
+/// </summary>
+[TestClass]
+public static class LocalFeed
+{
+    public const string Version = "0.1.0";
+
+    public static string RepoRoot { get; private set; } = "";
+    public static string Work { get; private set; } = "";
+    public static string Feed { get; private set; } = "";
+    public static string Packages { get; private set; } = "";
+
+    /// <summary>A folder whose nuget.config adds the feed and the fallback folder; run restores from inside it.</summary>
+    public static string ConfiguredFolder { get; private set; } = "";
+
+    [AssemblyInitialize]
+    public static void Pack(TestContext _)
+    {
+        RepoRoot = FindRepoRoot();
+        Work = Directory.CreateTempSubdirectory("resnetml-dist-").FullName;
+        Feed = Directory.CreateDirectory(Path.Combine(Work, "feed")).FullName;
+        Packages = Directory.CreateDirectory(Path.Combine(Work, "nuget-packages")).FullName;
+        ConfiguredFolder = Directory.CreateDirectory(Path.Combine(Work, "user")).FullName;
+        string fallback = Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } p ? p
+            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
+        File.WriteAllText(Path.Combine(ConfiguredFolder, "nuget.config"), $"""
+            <?xml version="1.0" encoding="utf-8"?>
+            <configuration>
+              <packageSources>
+                <add key="resnet-ml-test-feed" value="{Feed}" />
+              </packageSources>
+              <fallbackPackageFolders>
+                <add key="machine" value="{fallback}" />
+              </fallbackPackageFolders>
+            </configuration>
+            """);
+        foreach (string project in new[] { "src/ResNet.ML", "src/ResNet.ML.MLNet", "src/ResNet.ML.Cli" })
+            Run("dotnet", ["pack", Path.Combine(RepoRoot, project), "-c", "Release", "-o", Feed, "-nodeReuse:false"], RepoRoot, TimeSpan.FromMinutes(6));
+    }
+
+    [AssemblyCleanup]
+    public static void Cleanup()
+    {
+        try { if (Work.Length > 0) Directory.Delete(Work, recursive: true); }
+        catch (IOException) { }
+    }
+
+    private static string FindRepoRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "ResNet.ML.sln"))) return dir.FullName;
+        throw new DirectoryNotFoundException($"No ResNet.ML.sln above {AppContext.BaseDirectory}.");
+    }
+
+    /// <summary>Runs a command with the test's own NuGet packages folder; fails the test, with its output, on a non-zero exit.</summary>
+    public static string Run(string file, IEnumerable<string> args, string workingDirectory, TimeSpan timeout, IDictionary<string, string>? environment = null)
+    {
+        var start = new ProcessStartInfo(file) { WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string a in args) start.ArgumentList.Add(a);
+        start.Environment["NUGET_PACKAGES"] = Packages;
+        start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        start.Environment["DOTNET_NOLOGO"] = "1";
+        start.Environment["DOTNET_CLI_USE_MSBUILD_SERVER"] = "0";
+        foreach (var (k, v) in environment ?? new Dictionary<string, string>()) start.Environment[k] = v;
+        using var process = Process.Start(start)!;
+        var output = new StringBuilder();
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        if (!process.WaitForExit(timeout))
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail($"{file} {string.Join(' ', args)} did not finish in {timeout.TotalMinutes:F0} min:\n{output}");
+        }
+        process.WaitForExit();
+        string text;
+        lock (output) text = output.ToString();
+        if (process.ExitCode != 0) Assert.Fail($"{file} {string.Join(' ', args)} exited {process.ExitCode}:\n{text}");
+        return text;
+    }
+}
