@@ -1,3 +1,5 @@
+using System.Text;
+using ResNet.ML.Reporting;
 using System.CommandLine;
 using System.Globalization;
 using ResNet.ML.Training;
@@ -14,8 +16,9 @@ internal static class EvaluateCommand
         var batchSize = new Option<int>("--batch-size") { Description = "Images per scoring batch.", DefaultValueFactory = _ => 256 };
         var threads = new Option<int>("--threads") { Description = "Threads (0: all cores).", DefaultValueFactory = _ => 0 };
         var split = new Option<DataSplit>("--split") { Description = "Train or Test split of an IDX/CIFAR folder.", DefaultValueFactory = _ => DataSplit.Test };
+        var matrixImage = new Option<string?>("--confusion-matrix") { Description = "Also write the confusion matrix as an SVG image to this file." };
 
-        var command = new Command("evaluate", "Score a model on labelled images.") { model, data, batchSize, threads, split };
+        var command = new Command("evaluate", "Score a model on labelled images.") { model, data, batchSize, threads, split, matrixImage };
         command.SetAction(context.Guard((p, cli, ct) =>
         {
             string modelPath = p.GetValue(model)!;
@@ -49,6 +52,12 @@ internal static class EvaluateCommand
                 result = trained.Evaluate(new ImageDatasetSource(dataset), batch);
             }
             Print(cli, result);
+            if (p.GetValue(matrixImage) is { } imagePath)
+            {
+                AtomicFile.Write(imagePath, s => s.Write(Encoding.UTF8.GetBytes(TrainingCharts.ConfusionMatrixSvg(result.ClassNames, result.ConfusionMatrix,
+                    $"Confusion matrix: {Path.GetFileName(modelPath)} on {result.Count} images"))));
+                cli.Line($"Confusion matrix image: {imagePath}");
+            }
             return ResNetCli.ExitOk;
         }));
         return command;

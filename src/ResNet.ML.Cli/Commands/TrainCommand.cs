@@ -1,3 +1,5 @@
+using System.Text;
+using ResNet.ML.Reporting;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
@@ -37,7 +39,7 @@ internal static class TrainCommand
         var patience = new Option<int>("--early-stopping") { Description = "Stop after this many epochs without validation-accuracy improvement, keeping the best epoch's weights (0: off).", DefaultValueFactory = _ => 0 };
         var seed = new Option<int>("--seed") { Description = "Seeds initialization, split, shuffling and augmentation.", DefaultValueFactory = _ => 0 };
         var threads = new Option<int>("--threads") { Description = "Engine threads (0: all cores).", DefaultValueFactory = _ => 0 };
-        var output = new Option<string>("--output", "-o") { Description = "Folder for model.onnx, model.safetensors, metrics.json and checkpoints/.", DefaultValueFactory = _ => "resnet-output" };
+        var output = new Option<string>("--output", "-o") { Description = "Folder for model.onnx, model.safetensors, metrics.json, training-curves.svg and checkpoints/.", DefaultValueFactory = _ => "resnet-output" };
         var resume = new Option<string?>("--resume") { Description = "Continue from a checkpoint (run the same command with it added)." };
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Also checkpoint every N steps (0: at epoch ends and on Ctrl-C only).", DefaultValueFactory = _ => 0 };
         var imageSize = new Option<int?>("--image-size") { Description = "Resize folder images to SxS (required for folders of mixed sizes)." };
@@ -115,6 +117,8 @@ internal static class TrainCommand
             model.ExportOnnx(onnxPath);
             model.SaveWeights(weightsPath);
             AtomicFile.Write(Path.Combine(outputFolder, "metrics.json"), s => JsonSerializer.Serialize(s, model.History, new JsonSerializerOptions { WriteIndented = true }));
+            if (model.History.Count > 0)
+                AtomicFile.Write(Path.Combine(outputFolder, "training-curves.svg"), s => s.Write(Encoding.UTF8.GetBytes(TrainingCharts.CurvesSvg(model.History, $"{options.Architecture}: loss and accuracy per epoch"))));
 
             TrainingReporter.PrintHistory(cli, model.History);
             var last = model.History.LastOrDefault();

@@ -49,6 +49,9 @@ public sealed class ResNetCliTests
         StringAssert.Contains(train.Out, "epoch 2/2:");
         StringAssert.Contains(train.Out, $"resnet predict --model {onnx}");
         Assert.HasCount(2, JsonSerializer.Deserialize<List<JsonElement>>(File.ReadAllText(Path.Combine(output, "metrics.json")))!);
+        var curves = System.Xml.Linq.XDocument.Load(Path.Combine(output, "training-curves.svg"));
+        Assert.AreEqual("svg", curves.Root!.Name.LocalName, "training-curves.svg is an SVG document");
+        StringAssert.Contains(curves.ToString(), "validation accuracy");
 
         // The ONNX model (ONNX Runtime) and the weights (engine) score the same data identically.
         var byOnnx = Run("evaluate", "--model", onnx, "--data", s_idxFolder);
@@ -58,6 +61,10 @@ public sealed class ResNetCliTests
         StringAssert.StartsWith(byOnnx.Out, "60 images: top-1 accuracy");
         Assert.AreEqual(byOnnx.Out.Split('\n')[0].Split(", loss")[0], byEngine.Out.Split('\n')[0].Split(", loss")[0]);
         StringAssert.Contains(byOnnx.Out, "confusion matrix");
+        string matrix = Path.Combine(output, "confusion.svg");
+        var withImage = Run("evaluate", "--model", onnx, "--data", s_idxFolder, "--confusion-matrix", matrix);
+        Assert.AreEqual(0, withImage.Code, withImage.Err);
+        Assert.AreEqual("svg", System.Xml.Linq.XDocument.Load(matrix).Root!.Name.LocalName);
 
         var info = Run("info", onnx);
         Assert.AreEqual(0, info.Code, info.Err);
