@@ -26,13 +26,13 @@ public static class TrainingCharts
         var model = NewModel(title);
         model.Axes.Add(new LinearAxis { Position = AxisPosition.Bottom, Title = "epoch", Minimum = 0.5, Maximum = history.Count + 0.5, MajorStep = Math.Max(1, history.Count / 10), MinorStep = 1 });
         model.Axes.Add(new LinearAxis { Position = AxisPosition.Left, Title = "loss", Key = "loss", Minimum = 0, MajorGridlineStyle = LineStyle.Dot });
-        model.Axes.Add(new LinearAxis { Position = AxisPosition.Right, Title = "accuracy (%)", Key = "accuracy", Minimum = 0, Maximum = 100 });
+        model.Axes.Add(new LinearAxis { Position = AxisPosition.Right, Title = "accuracy (%)", Key = "accuracy", Minimum = 0, Maximum = 100, AxisTitleDistance = 10 });
         AddLine(model, "train loss", "loss", Palette[0], LineStyle.Solid, history.Select(m => (double)m.Epoch), history.Select(m => m.TrainLoss));
         if (history.All(m => m.ValidationLoss is not null))
-            AddLine(model, "validation loss", "loss", Palette[1], LineStyle.Solid, history.Select(m => (double)m.Epoch), history.Select(m => m.ValidationLoss!.Value));
+            AddLine(model, "val. loss", "loss", Palette[1], LineStyle.Solid, history.Select(m => (double)m.Epoch), history.Select(m => m.ValidationLoss!.Value));
         AddLine(model, "train accuracy", "accuracy", Palette[0], LineStyle.Dash, history.Select(m => (double)m.Epoch), history.Select(m => 100 * m.TrainAccuracy));
         if (history.All(m => m.ValidationAccuracy is not null))
-            AddLine(model, "validation accuracy", "accuracy", Palette[1], LineStyle.Dash, history.Select(m => (double)m.Epoch), history.Select(m => 100 * m.ValidationAccuracy!.Value));
+            AddLine(model, "val. accuracy", "accuracy", Palette[1], LineStyle.Dash, history.Select(m => (double)m.Epoch), history.Select(m => 100 * m.ValidationAccuracy!.Value));
         return Export(model, width, height);
     }
 
@@ -96,7 +96,7 @@ public static class TrainingCharts
     private static PlotModel NewModel(string title)
     {
         var model = new PlotModel { Title = title, TitleFontSize = 14, DefaultFont = "Helvetica", Background = OxyColors.White };
-        model.Legends.Add(new Legend { LegendPosition = LegendPosition.BottomCenter, LegendPlacement = LegendPlacement.Outside, LegendOrientation = LegendOrientation.Horizontal, LegendFontSize = 11 });
+        model.Legends.Add(new Legend { LegendPosition = LegendPosition.BottomCenter, LegendPlacement = LegendPlacement.Outside, LegendOrientation = LegendOrientation.Horizontal, LegendFontSize = 11, LegendItemSpacing = 36, LegendColumnSpacing = 36, LegendPadding = 24 });
         return model;
     }
 

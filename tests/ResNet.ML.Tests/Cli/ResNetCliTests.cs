@@ -51,7 +51,7 @@ public sealed class ResNetCliTests
         Assert.HasCount(2, JsonSerializer.Deserialize<List<JsonElement>>(File.ReadAllText(Path.Combine(output, "metrics.json")))!);
         var curves = System.Xml.Linq.XDocument.Load(Path.Combine(output, "training-curves.svg"));
         Assert.AreEqual("svg", curves.Root!.Name.LocalName, "training-curves.svg is an SVG document");
-        StringAssert.Contains(curves.ToString(), "validation accuracy");
+        StringAssert.Contains(curves.ToString(), "val. accuracy");
 
         // The ONNX model (ONNX Runtime) and the weights (engine) score the same data identically.
         var byOnnx = Run("evaluate", "--model", onnx, "--data", s_idxFolder);

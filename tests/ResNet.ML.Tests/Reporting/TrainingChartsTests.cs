@@ -29,7 +29,7 @@ public sealed class TrainingChartsTests
     {
         var svg = XDocument.Parse(TrainingCharts.CurvesSvg(History(5, validation: true), "run 1"));
         string texts = Texts(svg);
-        foreach (string label in new[] { "run 1", "train loss", "validation loss", "train accuracy", "validation accuracy", "epoch" })
+        foreach (string label in new[] { "run 1", "train loss", "val. loss", "train accuracy", "val. accuracy", "epoch" })
             StringAssert.Contains(texts, label);
         var lines = Lines(svg, 5);
         Assert.HasCount(4, lines);
@@ -45,7 +45,7 @@ public sealed class TrainingChartsTests
     {
         var svg = XDocument.Parse(TrainingCharts.CurvesSvg(History(3, validation: false)));
         Assert.HasCount(2, Lines(svg, 3));
-        Assert.IsFalse(Texts(svg).Contains("validation", StringComparison.Ordinal));
+        Assert.IsFalse(Texts(svg).Contains("val.", StringComparison.Ordinal));
     }
 
     [TestMethod]
