@@ -19,6 +19,9 @@ public static class LocalFeed
     public static string Feed { get; private set; } = "";
     public static string Packages { get; private set; } = "";
 
+    /// <summary>The machine's NuGet packages folder: a read-only fallback for third-party packages.</summary>
+    public static string MachinePackages { get; private set; } = "";
+
     /// <summary>A folder whose nuget.config adds the feed and the fallback folder; run restores from inside it.</summary>
     public static string ConfiguredFolder { get; private set; } = "";
 
@@ -30,7 +33,7 @@ public static class LocalFeed
         Feed = Directory.CreateDirectory(Path.Combine(Work, "feed")).FullName;
         Packages = Directory.CreateDirectory(Path.Combine(Work, "nuget-packages")).FullName;
         ConfiguredFolder = Directory.CreateDirectory(Path.Combine(Work, "user")).FullName;
-        string fallback = Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } p ? p
+        string fallback = MachinePackages = Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } p ? p
             : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
         File.WriteAllText(Path.Combine(ConfiguredFolder, "nuget.config"), $"""
             <?xml version="1.0" encoding="utf-8"?>
@@ -43,6 +46,12 @@ public static class LocalFeed
               </fallbackPackageFolders>
             </configuration>
             """);
+        // RESNETML_TEST_FEED names a folder that already holds this build's packages (for a quicker edit-run loop).
+        if (Environment.GetEnvironmentVariable("RESNETML_TEST_FEED") is { Length: > 0 } prebuilt)
+        {
+            foreach (string package in Directory.GetFiles(prebuilt, "*.nupkg")) File.Copy(package, Path.Combine(Feed, Path.GetFileName(package)));
+            return;
+        }
         foreach (string project in new[] { "src/ResNet.ML", "src/ResNet.ML.MLNet", "src/ResNet.ML.Cli" })
             Run("dotnet", ["pack", Path.Combine(RepoRoot, project), "-c", "Release", "-o", Feed, "-nodeReuse:false"], RepoRoot, TimeSpan.FromMinutes(6));
     }
