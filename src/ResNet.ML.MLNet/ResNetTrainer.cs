@@ -1,5 +1,6 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.Runtime;
 using ResNet.ML.Data;
 using ResNet.ML.MLNet.Scoring;
 using ResNet.ML.MLNet.Training;
@@ -21,7 +22,7 @@ namespace ResNet.ML.MLNet;
 /// <item>a known-size vector of <see cref="float"/>: planar CHW pixels, as <c>ExtractPixels</c> makes them with its
 /// defaults (RGB, not interleaved, offset 0, scale 1, so values 0-255). The [C, H, W] comes from the vector's dimensions
 /// (ExtractPixels records them), else from <see cref="Options.ImageHeight"/>/<see cref="Options.ImageWidth"/>, else a square
-/// RGB or grayscale image is assumed. Values are scaled by <see cref="Options.PixelScale"/> (1/255) and normalized inside
+/// RGB or grayscale image is assumed. Values are scaled by <see cref="ResNetTrainerOptions.PixelScale"/> (1/255) and normalized inside
 /// the model, so scoring takes the same raw pixels.</item>
 /// <item>a variable-size vector of <see cref="byte"/>: one encoded PNG or JPEG image per row, as <c>LoadRawImageBytes</c>
 /// makes it. ResNet.ML's decoder decodes and resizes it (antialiased bilinear, <see cref="Options.Resize"/>) to
@@ -41,117 +42,79 @@ public sealed class ResNetTrainer : IEstimator<ITransformer>
     private readonly MLContext _ml;
     private readonly Options _options;
 
-    /// <summary>Options of <see cref="ResNetTrainer"/>: columns, network, training, image input and scoring.</summary>
-    public sealed class Options
+    /// <summary>
+    /// Options of <see cref="ResNetTrainer"/>: every training option of ResNet.ML's core trainer (inherited, with the same
+    /// defaults and checks: <see cref="ResNetTrainerOptions"/>), plus the columns, the image input, the validation set
+    /// and the scoring device.
+    /// </summary>
+    public sealed class Options : ResNetTrainerOptions
     {
-        // --- columns ---
-
         /// <summary>The label column: a key type with key values (the class names). Default "Label".</summary>
-        public string LabelColumnName = "Label";
+        public string LabelColumnName { get; set; } = "Label";
 
         /// <summary>The feature column: CHW pixels, encoded image bytes, or an MLImage (see <see cref="ResNetTrainer"/>). Default "Features".</summary>
-        public string FeatureColumnName = "Features";
+        public string FeatureColumnName { get; set; } = "Features";
 
-        // --- network ---
+        /// <summary>
+        /// Input height. For pixel vectors without [C, H, W] dimensions it tells the layout; for encoded images and MLImage
+        /// columns it is the size images are resized to. Null (default): <see cref="ResNetTrainerOptions.ImageSize"/>, else 32.
+        /// </summary>
+        public int? ImageHeight { get; set; }
 
-        /// <summary>A ResNet.ML architecture preset: "resnet20", "resnet32", "resnet44", "resnet56", "resnet110" (CIFAR-style), "resnet18", "resnet34", "resnet50", ... (ImageNet-style). Default "resnet20".</summary>
-        public string Architecture = "resnet20";
-
-        /// <summary>Input height. For pixel vectors without [C, H, W] dimensions it tells the layout; for encoded images it is the size images are resized to (default 32).</summary>
-        public int? ImageHeight;
-
-        /// <summary>Input width; see <see cref="ImageHeight"/>.</summary>
-        public int? ImageWidth;
-
-        /// <summary>For encoded images: 3 (RGB, default) or 1 (grayscale, ITU-R 601 luma).</summary>
-        public int ImageChannels = 3;
+        /// <summary>Input width; see <see cref="ImageHeight"/>. Null (default): the height.</summary>
+        public int? ImageWidth { get; set; }
 
         /// <summary>For encoded images: how they are brought to the input size. Default: scale the shorter side, cut the centre.</summary>
-        public ResizeMode Resize = ResizeMode.ShorterSideCenterCrop;
+        public ResizeMode Resize { get; set; } = ResizeMode.ShorterSideCenterCrop;
 
-        // --- training (ResNet.ML's trainer) ---
+        /// <summary>
+        /// Data to validate on after every epoch, with the same columns as the training data (as ML.NET's own image
+        /// trainers take it). Null (default): a stratified <see cref="ResNetTrainerOptions.ValidationFraction"/> of the
+        /// training data is held out instead.
+        /// </summary>
+        public IDataView? ValidationSet { get; set; }
 
-        /// <summary>Passes over the training data. Default 10.</summary>
-        public int Epochs = 10;
-
-        /// <summary>Images per step. Default 128.</summary>
-        public int BatchSize = 128;
-
-        /// <summary>The optimizer. Default SGD with momentum, the paper's.</summary>
-        public OptimizerKind Optimizer = OptimizerKind.SgdMomentum;
-
-        /// <summary>Peak learning rate. Default 0.1 (for SGD; Adam wants about 1e-3).</summary>
-        public float LearningRate = 0.1f;
-
-        /// <summary>SGD momentum. Default 0.9.</summary>
-        public float Momentum = 0.9f;
-
-        /// <summary>Nesterov momentum for SGD. Default false.</summary>
-        public bool Nesterov;
-
-        /// <summary>Weight decay on convolution and linear weights. Default 1e-4, the paper's.</summary>
-        public float WeightDecay = 1e-4f;
-
-        /// <summary>Learning-rate schedule. Default cosine.</summary>
-        public ScheduleKind Schedule = ScheduleKind.Cosine;
-
-        /// <summary>For the step schedule: fractions of the run after which the rate is divided by 10. Default 0.5, 0.75.</summary>
-        public double[] StepMilestones = [0.5, 0.75];
-
-        /// <summary>Linear warm-up as a fraction of the run. Default 0.</summary>
-        public double WarmupFraction;
-
-        /// <summary>Label smoothing of the cross-entropy target, in [0, 1). Default 0.</summary>
-        public float LabelSmoothing;
-
-        /// <summary>Training-time augmentation (e.g. ResNet.ML's <c>Augmentation.CifarPaper</c>). Default none.</summary>
-        public Augmentation? Augmentation;
-
-        /// <summary>Fraction of the training data held out for validation when no validation data is given; 0 disables it. Default 0.1.</summary>
-        public double ValidationFraction = 0.1;
-
-        /// <summary>Stop early when validation stops improving. Default null (train all epochs).</summary>
-        public EarlyStoppingOptions? EarlyStopping;
-
-        /// <summary>Seeds initialization, shuffling, splitting and augmentation. Default 0.</summary>
-        public int Seed;
-
-        /// <summary>Worker threads of the engine; 0 uses all cores. Default 0.</summary>
-        public int Threads;
-
-        /// <summary>Folder for training checkpoints; null writes none. Default null.</summary>
-        public string? CheckpointFolder;
-
-        /// <summary>Also checkpoint every this many steps; 0 checkpoints at epoch ends only. Default 0.</summary>
-        public int CheckpointIntervalSteps;
-
-        /// <summary>Pretrained weights (safetensors, torchvision names) to start from; null trains from scratch. Default null.</summary>
-        public string? InitialWeights;
-
-        /// <summary>With <see cref="InitialWeights"/>: train only the classification head for this many first epochs. Default 0.</summary>
-        public int FreezeBackboneEpochs;
-
-        /// <summary>Multiplier that brings raw pixels to [0, 1] before normalization. Default 1/255 (0-255 pixels).</summary>
-        public float PixelScale = 1f / 255f;
-
-        /// <summary>Per-channel normalization of scaled pixels; null computes mean and std from the training data. Default null.</summary>
-        public Normalization? Normalization;
-
-        // --- scoring (ML.NET's ApplyOnnxModel) ---
-
-        /// <summary>GPU to score on (ONNX Runtime's CUDA provider); null scores on the CPU. Default null.</summary>
-        public int? GpuDeviceId;
+        /// <summary>GPU to score on (ONNX Runtime's CUDA provider); null (default) scores on the CPU.</summary>
+        public int? GpuDeviceId { get; set; }
 
         /// <summary>Fall back to the CPU when the GPU cannot be used. Default false, as ApplyOnnxModel's.</summary>
-        public bool FallbackToCpu;
+        public bool FallbackToCpu { get; set; }
 
-        // --- run ---
+        /// <summary>
+        /// Also receives ResNet.ML's own progress reports (every step, every epoch end), beside the epoch lines the trainer
+        /// writes to ML.NET's log (<c>MLContext.Log</c>). Default null.
+        /// </summary>
+        public IProgress<TrainingProgress>? Progress { get; set; }
 
-        /// <summary>Receives ResNet.ML's progress reports (every step, every epoch end). Default null.</summary>
-        public IProgress<TrainingProgress>? Progress;
+        /// <summary>
+        /// Stops training after the current step. The host's own cancellation (MLContext's CancelExecution, which ML.NET
+        /// 5.0.1 keeps for its own hosts such as AutoML) does the same. Default none.
+        /// </summary>
+        public CancellationToken CancellationToken { get; set; }
 
-        /// <summary>Stops training after the current step (also when the trainer runs inside a pipeline's Fit). Default none.</summary>
-        public CancellationToken CancellationToken;
+        /// <summary>Checks every option, naming the one at fault.</summary>
+        public override void Validate()
+        {
+            base.Validate();
+            if (string.IsNullOrWhiteSpace(LabelColumnName)) throw new ArgumentException("Option LabelColumnName must name a column.", nameof(LabelColumnName));
+            if (string.IsNullOrWhiteSpace(FeatureColumnName)) throw new ArgumentException("Option FeatureColumnName must name a column.", nameof(FeatureColumnName));
+            if (Channels is not (null or 1 or 3)) throw new ArgumentException($"Option Channels must be 1 or 3, not {Channels}.", nameof(Channels));
+            if (ImageHeight is <= 0 || ImageWidth is <= 0)
+                throw new ArgumentException($"Options ImageHeight and ImageWidth must be positive, not {ImageHeight}x{ImageWidth}.", nameof(ImageHeight));
+        }
+
+        internal int Height => ImageHeight ?? ImageSize ?? 32;
+        internal int Width => ImageWidth ?? ImageHeight ?? ImageSize ?? 32;
+
+        internal ResNetTrainerOptions TrainingOptions()
+        {
+            // The core trainer checks the data against ImageSize and Channels; here they describe what images are
+            // brought to, which the adapter has done by the time the core sees them.
+            var core = (Options)Clone();
+            core.ImageSize = null;
+            core.Channels = null;
+            return core;
+        }
     }
 
     /// <summary>A trainer with <paramref name="options"/> (null: the defaults).</summary>
@@ -160,12 +123,7 @@ public sealed class ResNetTrainer : IEstimator<ITransformer>
         ArgumentNullException.ThrowIfNull(mlContext);
         _ml = mlContext;
         _options = options ?? new Options();
-        if (string.IsNullOrWhiteSpace(_options.LabelColumnName)) throw new ArgumentException("Option LabelColumnName must name a column.", nameof(options));
-        if (string.IsNullOrWhiteSpace(_options.FeatureColumnName)) throw new ArgumentException("Option FeatureColumnName must name a column.", nameof(options));
-        if (_options.ImageChannels is not (1 or 3)) throw new ArgumentException($"Option ImageChannels must be 1 or 3, not {_options.ImageChannels}.", nameof(options));
-        if (_options.ImageHeight is <= 0 || _options.ImageWidth is <= 0)
-            throw new ArgumentException($"Options ImageHeight and ImageWidth must be positive, not {_options.ImageHeight}x{_options.ImageWidth}.", nameof(options));
-        ToCoreOptions(_options).Validate();
+        _options.Validate();
     }
 
     /// <summary>The options this trainer was made with.</summary>
@@ -187,8 +145,11 @@ public sealed class ResNetTrainer : IEstimator<ITransformer>
             .GetOutputSchema(inputSchema);
     }
 
-    /// <summary>Trains on <paramref name="input"/> (holding out <see cref="Options.ValidationFraction"/> for validation).</summary>
-    public ITransformer Fit(IDataView input) => Fit(input, validationData: null, _options.CancellationToken);
+    /// <summary>
+    /// Trains on <paramref name="input"/>, validating on <see cref="Options.ValidationSet"/> (or a held-out
+    /// <see cref="ResNetTrainerOptions.ValidationFraction"/> of the input), and returns the fitted model.
+    /// </summary>
+    public ITransformer Fit(IDataView input) => Fit(input, _options.ValidationSet, _options.CancellationToken);
 
     /// <summary>
     /// Trains on <paramref name="trainData"/>, validating each epoch on <paramref name="validationData"/> when given,
@@ -205,7 +166,7 @@ public sealed class ResNetTrainer : IEstimator<ITransformer>
         var shape = kind switch
         {
             FeatureKind.Pixels => InputColumns.PixelShape(features, o.ImageHeight, o.ImageWidth),
-            _ => new ImageShape(kind == FeatureKind.Image ? 3 : o.ImageChannels, o.ImageHeight ?? 32, o.ImageWidth ?? o.ImageHeight ?? 32),
+            _ => new ImageShape(kind == FeatureKind.Image ? 3 : o.Channels ?? 3, o.Height, o.Width),
         };
 
         var train = ReadImages(trainData, kind, shape, keyValues, "the training data", cancellationToken);
@@ -223,8 +184,7 @@ public sealed class ResNetTrainer : IEstimator<ITransformer>
             validation = ReadImages(validationData, kind, shape, keyValues, "the validation data", cancellationToken);
         }
 
-        var core = ToCoreOptions(o);
-        var model = new CoreTrainer(core).Fit(train, validation, o.Progress, cancellationToken);
+        var model = TrainReportingToHost(train, validation, cancellationToken);
 
         var norm = model.Normalization;
         var network = OnnxExporter.BuildModel(model.Network, new OnnxExportOptions
@@ -266,30 +226,38 @@ public sealed class ResNetTrainer : IEstimator<ITransformer>
         values.Length == channels ? values : values.Length == 1 ? Enumerable.Repeat(values[0], channels).ToArray()
         : throw new InvalidOperationException($"The trained model's normalization has {values.Length} channel statistics for {channels}-channel images.");
 
-    private static ResNetTrainerOptions ToCoreOptions(Options o) => new()
+    /// <summary>
+    /// Runs the core trainer the way ML.NET's own trainers run: epoch lines go to the host's channel (MLContext.Log), and
+    /// MLContext.CancelExecution() stops training after the current step, as the cancellation token does.
+    /// </summary>
+    private TrainedModel TrainReportingToHost(ImageDataset train, ImageDataset? validation, CancellationToken cancellationToken)
     {
-        Architecture = o.Architecture,
-        Epochs = o.Epochs,
-        BatchSize = o.BatchSize,
-        Optimizer = o.Optimizer,
-        LearningRate = o.LearningRate,
-        Momentum = o.Momentum,
-        Nesterov = o.Nesterov,
-        WeightDecay = o.WeightDecay,
-        Schedule = o.Schedule,
-        StepMilestones = o.StepMilestones,
-        WarmupFraction = o.WarmupFraction,
-        LabelSmoothing = o.LabelSmoothing,
-        Augmentation = o.Augmentation,
-        ValidationFraction = o.ValidationFraction,
-        EarlyStopping = o.EarlyStopping,
-        Seed = o.Seed,
-        Threads = o.Threads,
-        CheckpointFolder = o.CheckpointFolder,
-        CheckpointIntervalSteps = o.CheckpointIntervalSteps,
-        InitialWeights = o.InitialWeights,
-        FreezeBackboneEpochs = o.FreezeBackboneEpochs,
-        PixelScale = o.PixelScale,
-        Normalization = o.Normalization,
-    };
+        var o = _options;
+        var host = ((IHostEnvironment)_ml).Register(nameof(ResNetTrainer));
+        using var channel = host.Start("Training");
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        channel.Info(MessageSensitivity.None, $"Training {o.Architecture} on {train.Count} images [{train.Channels}, {train.Height}, {train.Width}] of {train.ClassCount} classes" +
+            (validation is null ? "" : $", validating on {validation.Count}") + $": {o.Epochs} epochs, batch {o.BatchSize}, {o.Optimizer}, learning rate {o.LearningRate}.");
+        var progress = new HostProgress(report =>
+        {
+            if (report.Phase == TrainingPhase.EpochEnd && report.Epoch is { } e)
+                channel.Info(MessageSensitivity.None, FormattableString.Invariant(
+                    $"Epoch {e.Epoch}/{report.TotalEpochs}: train loss {e.TrainLoss:F4}, train accuracy {e.TrainAccuracy:P2}") +
+                    (e.ValidationAccuracy is double va ? FormattableString.Invariant($", validation loss {e.ValidationLoss:F4}, validation accuracy {va:P2}") : "") +
+                    FormattableString.Invariant($", {e.ImagesPerSecond:F0} images/s."));
+            o.Progress?.Report(report);
+            // Asked after every report, so cancellation during a step (from any thread, the progress callback included)
+            // stops the run after that step.
+            if (HostCancellation.IsCanceled(host)) stop.Cancel();
+        });
+        var model = new CoreTrainer(o.TrainingOptions()).Fit(train, validation, progress, stop.Token);
+        channel.Info(MessageSensitivity.None, $"Trained {model.Architecture} ({model.Network.ParameterCount} parameters).");
+        return model;
+    }
+
+    /// <summary>Reports on the training thread (Progress&lt;T&gt; would post to the thread pool and lose the order).</summary>
+    private sealed class HostProgress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress value) => report(value);
+    }
 }

@@ -100,7 +100,7 @@ public sealed class SchemaTests
     {
         var ex = Assert.ThrowsExactly<ArgumentException>(() => new ResNetTrainer(_ml, new ResNetTrainer.Options { Epochs = 0 }));
         StringAssert.Contains(ex.Message, "Epochs");
-        var channels = Assert.ThrowsExactly<ArgumentException>(() => new ResNetTrainer(_ml, new ResNetTrainer.Options { ImageChannels = 4 }));
-        StringAssert.Contains(channels.Message, "ImageChannels");
+        var channels = Assert.ThrowsExactly<ArgumentException>(() => new ResNetTrainer(_ml, new ResNetTrainer.Options { Channels = 4 }));
+        StringAssert.Contains(channels.Message, "Channels");
     }
 }

@@ -44,9 +44,10 @@ public sealed record EarlyStoppingOptions(EarlyStoppingMetric Metric = EarlyStop
 /// <summary>
 /// Everything <see cref="ResNetTrainer"/> needs, with defaults that train a CIFAR-style ResNet-20 the way the paper does
 /// (SGD momentum 0.9, weight decay 1e-4, learning rate 0.1) but with a cosine schedule, which needs no milestones.
-/// One object, settable properties, in the shape ML.NET trainers' options have.
+/// One object, settable properties, in the shape ML.NET trainers' options have; the ML.NET adapter's options derive from
+/// it, so the two share every training option and its default.
 /// </summary>
-public sealed class ResNetTrainerOptions
+public class ResNetTrainerOptions
 {
     /// <summary>A preset name (<c>resnet20</c>, <c>resnet18</c>, ...; see the models' presets). Default <c>resnet20</c>.</summary>
     public string Architecture { get; set; } = "resnet20";
@@ -141,7 +142,7 @@ public sealed class ResNetTrainerOptions
     public Normalization? Normalization { get; set; }
 
     /// <summary>Checks every option, naming the one at fault.</summary>
-    public void Validate()
+    public virtual void Validate()
     {
         static void Require(bool ok, string option, string message)
         {
