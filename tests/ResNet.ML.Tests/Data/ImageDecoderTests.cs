@@ -71,6 +71,16 @@ public class ImageDecoderTests
         var decoded = ImageDecoder.Decode(TestPng.Encode16(gray, 6, 4, 1), 1, "gray16.png").Pixels;
         CollectionAssert.AreEqual(Enumerable.Range(0, 24).Select(i => (byte)(i * 10)).ToArray(), decoded);
 
+        // Every 16-bit value: Skia keeps the high byte, within one level of rounding v/257 (a gamma change would move
+        // mid-tones by tens of levels). The libpng simplified-API decoder before SkiaSharp rounded exactly.
+        var all = Enumerable.Range(0, 65536).Select(v => (ushort)v).ToArray();
+        var eight = ImageDecoder.Decode(TestPng.Encode16(all, 256, 256, 1), 1, "all16.png").Pixels;
+        for (int v = 0; v < 65536; v++)
+        {
+            int rounded = (v * 255 + 32767) / 65535;
+            Assert.IsTrue(Math.Abs(eight[v] - rounded) <= 1, $"16-bit {v} decoded to {eight[v]}, rounding gives {rounded}");
+        }
+
         // RGBA 16-bit with partial alpha: the colour comes back unpremultiplied, alpha dropped
         var rgba = new ushort[] { 100 * 257, 200 * 257, 50 * 257, 65535, 100 * 257, 200 * 257, 50 * 257, 32768, 9 * 257, 0, 255 * 257, 257 };
         var rgb = ImageDecoder.Decode(TestPng.Encode16(rgba, 3, 1, 4), 3, "rgba16.png").Pixels;

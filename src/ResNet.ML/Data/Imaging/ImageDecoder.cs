@@ -32,9 +32,11 @@ public sealed record DecodedImage(byte[] Pixels, int Height, int Width, int Chan
  * Why SkiaSharp: it is the decoder of the .NET ML ecosystem (ML.NET's MLImage decodes with it, so a model trained here
  * sees the same pixels as an ML.NET pipeline that loads the same files), and its NuGet native assets (the
  * NoDependencies build) carry libjpeg-turbo and libpng inside, so a machine with only the .NET SDK decodes images with
- * no system package to install. Those two libraries are the reference decoders of their formats, SIMD-accelerated
- * (JPEG decoding is the cost of a folder pipeline) and long fuzzed against malformed input, which no managed decoder
- * matches. Version 2.88.x, because ML.NET 5 calls SkiaSharp 2.x APIs that 3.x removed.
+ * no system package to install. Those two libraries are the reference decoders of their formats, handle every variant
+ * real folders contain (progressive JPEG, palette/16-bit/interlaced/tRNS PNG) and are long fuzzed against malformed
+ * input, which no managed decoder matches. The price: the libjpeg-turbo inside SkiaSharp's Linux build lacks its x86
+ * SIMD code, so a JPEG costs about twice the CPU of Debian's libturbojpeg (bench/BENCHMARKS.md). Version 2.88.x,
+ * because ML.NET 5 calls SkiaSharp 2.x APIs that 3.x removed.
  */
 
 /// <summary>
@@ -186,8 +188,10 @@ public static class ImageDecoder
                     if (scaled.Height >= targetH && scaled.Width >= targetW && scaled.Height < fullH) { (h, w) = (scaled.Height, scaled.Width); break; }
                 }
             // No colour space: the stored values come out as they are, with no gamma or ICC conversion (as PIL decodes).
-            // Unpremultiplied: alpha is dropped afterwards, and premultiplying first would darken translucent pixels. For
-            // 16-bit PNGs Skia scales the stored samples to 8 bits, again without a gamma change.
+            // Unpremultiplied: alpha is dropped afterwards, and premultiplying first would darken translucent pixels.
+            // 16-bit PNGs: Skia keeps the high byte of each stored sample (no gamma change), within one level of rounding.
+            // (Half-float output would keep 16-bit RGB(A) precision, but Skia cuts 16-bit gray to 8 bits even then, and
+            // one level is below what a model sees.)
             var info = new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Unpremul);
             byte[] buffer = ArrayPool<byte>.Shared.Rent(checked(h * w * 4));
             bool ok = false;
