@@ -190,8 +190,8 @@ public static class ImageDecoder
             // No colour space: the stored values come out as they are, with no gamma or ICC conversion (as PIL decodes).
             // Unpremultiplied: alpha is dropped afterwards, and premultiplying first would darken translucent pixels.
             // 16-bit PNGs: Skia keeps the high byte of each stored sample (no gamma change), within one level of rounding.
-            // (Half-float output would keep 16-bit RGB(A) precision, but Skia cuts 16-bit gray to 8 bits even then, and
-            // one level is below what a model sees.)
+            // Half-float output would keep 16-bit RGB(A) precision, but Skia cuts 16-bit gray to 8 bits even then: one
+            // rule for every 16-bit file is worth more than the last level.
             var info = new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Unpremul);
             byte[] buffer = ArrayPool<byte>.Shared.Rent(checked(h * w * 4));
             bool ok = false;
