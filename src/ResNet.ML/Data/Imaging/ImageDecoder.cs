@@ -30,13 +30,13 @@ public sealed record DecodedImage(byte[] Pixels, int Height, int Width, int Chan
 
 /*
  * Why SkiaSharp: it is the decoder of the .NET ML ecosystem (ML.NET's MLImage decodes with it, so files are read by the
- * same libraries as in an ML.NET pipeline, and the product adds no second image stack), and its NuGet native assets (the
- * NoDependencies build) carry libjpeg-turbo and libpng inside, so a machine with only the .NET SDK decodes images with
- * no system package to install. Those two libraries are the reference decoders of their formats, handle every variant
- * real folders contain (progressive JPEG, palette/16-bit/interlaced/tRNS PNG) and are long fuzzed against malformed
- * input, which no managed decoder matches. The price: the libjpeg-turbo inside SkiaSharp's Linux build lacks its x86
- * SIMD code, so a JPEG costs about 1.5x the CPU of Debian's own libjpeg-turbo build (bench/BENCHMARKS.md). Version 2.88.x,
- * because ML.NET 5 calls SkiaSharp 2.x APIs that 3.x removed.
+ * same libraries as in an ML.NET pipeline, and the product adds no second image stack), and its NuGet native assets
+ * (the NoDependencies build) carry libjpeg-turbo and libpng inside, so a machine with only the .NET SDK decodes images
+ * with no system package to install. Those two libraries are the reference decoders of their formats, handle every
+ * variant real folders contain (progressive JPEG, palette/16-bit/interlaced/tRNS PNG) and are long fuzzed against
+ * malformed input, which no managed decoder matches. The price: the libjpeg-turbo inside SkiaSharp's Linux build shows
+ * no trace of its x86 SIMD code, so a JPEG costs about 1.5x the CPU of Debian's own libjpeg-turbo build
+ * (bench/BENCHMARKS.md). Version 2.88.x, because ML.NET 5 calls SkiaSharp 2.x APIs that 3.x removed.
  */
 
 /// <summary>
