@@ -71,6 +71,16 @@ public class ImageDecoderTests
         var decoded = ImageDecoder.Decode(TestPng.Encode16(gray, 6, 4, 1), 1, "gray16.png").Pixels;
         CollectionAssert.AreEqual(Enumerable.Range(0, 24).Select(i => (byte)(i * 10)).ToArray(), decoded);
 
+        // Every 16-bit value: Skia keeps the high byte, within one level of rounding v/257 (a gamma change would move
+        // mid-tones by tens of levels). The libpng simplified-API decoder before SkiaSharp rounded exactly.
+        var all = Enumerable.Range(0, 65536).Select(v => (ushort)v).ToArray();
+        var eight = ImageDecoder.Decode(TestPng.Encode16(all, 256, 256, 1), 1, "all16.png").Pixels;
+        for (int v = 0; v < 65536; v++)
+        {
+            int rounded = (v * 255 + 32767) / 65535;
+            Assert.IsTrue(Math.Abs(eight[v] - rounded) <= 1, $"16-bit {v} decoded to {eight[v]}, rounding gives {rounded}");
+        }
+
         // RGBA 16-bit with partial alpha: the colour comes back unpremultiplied, alpha dropped
         var rgba = new ushort[] { 100 * 257, 200 * 257, 50 * 257, 65535, 100 * 257, 200 * 257, 50 * 257, 32768, 9 * 257, 0, 255 * 257, 257 };
         var rgb = ImageDecoder.Decode(TestPng.Encode16(rgba, 3, 1, 4), 3, "rgba16.png").Pixels;
@@ -152,10 +162,48 @@ public class ImageDecoderTests
     }
 
     [TestMethod]
-    public void A_missing_native_library_names_the_debian_package()
+    public void Interlaced_png_decodes_like_the_plain_one()
     {
-        var e = Assert.ThrowsExactly<DllNotFoundException>(() => NativeLibraryLoader.Load("Decoding XYZ images", ["libxyz-not-installed.so.9"], "libxyz9"));
-        StringAssert.Contains(e.Message, "libxyz-not-installed.so.9");
-        StringAssert.Contains(e.Message, "apt-get install libxyz9");
+        var rng = new ResNet.ML.Tensors.Rng(11);
+        foreach (int channels in new[] { 1, 3, 4 })
+        {
+            var hwc = new byte[13 * 9 * channels];   // not a multiple of 8 either way, so the last Adam7 passes are ragged
+            for (int i = 0; i < hwc.Length; i++) hwc[i] = (byte)rng.NextInt(256);
+            var plain = ImageDecoder.Decode(TestPng.Encode(hwc, 13, 9, channels), 3, "plain.png").Pixels;
+            var adam7 = ImageDecoder.Decode(TestPng.Encode(hwc, 13, 9, channels, interlaced: true), 3, "adam7.png").Pixels;
+            CollectionAssert.AreEqual(plain, adam7, $"{channels}-channel interlaced PNG");
+        }
+    }
+
+    [TestMethod]
+    public void Cmyk_jpegs_are_refused_naming_the_source()
+    {
+        foreach (string file in new[] { "photo.jpg", "progressive.jpg", "gray.jpg" })
+            Assert.IsFalse(ImageDecoder.IsCmykJpeg(FixtureBytes(file)), file);
+        // photo.jpg with its frame header saying four components: the number a CMYK or YCCK file carries there
+        byte[] jpeg = FixtureBytes("photo.jpg");
+        int sof = -1;
+        for (int i = 2; i < jpeg.Length - 1; i++) if (jpeg[i] == 0xFF && jpeg[i + 1] is 0xC0 or 0xC2) { sof = i; break; }
+        Assert.IsTrue(sof > 0 && jpeg[sof + 9] == 3, "photo.jpg has a three-component frame header");
+        byte[] cmyk = [.. jpeg];
+        cmyk[sof + 9] = 4;
+        byte[] padded = [.. cmyk[..sof], 0x00, 0x00, .. cmyk[sof..]];   // found behind stray bytes too
+        foreach (var (bytes, name) in new[] { (cmyk, "cmyk.jpg"), (padded, "padded-cmyk.jpg") })
+        {
+            var e = Assert.ThrowsExactly<ImageDecodeException>(() => ImageDecoder.DecodeToChw(bytes, 3, 8, 8, source: name));
+            StringAssert.StartsWith(e.Message, $"{name}: CMYK JPEGs are not supported");
+        }
+    }
+
+    [TestMethod]
+    public void Decoding_from_many_threads_gives_the_serial_results()
+    {
+        string[] files = ["photo.jpg", "progressive.jpg", "gray.jpg", "palette.png", "pattern.png"];
+        var serial = files.Select(f => ImageDecoder.DecodeToChw(FixtureBytes(f), 3, 12, 12)).ToArray();
+        var bytes = files.Select(FixtureBytes).ToArray();
+        var parallel = new float[files.Length * 40][];
+        Parallel.For(0, parallel.Length, new ParallelOptions { MaxDegreeOfParallelism = 8 },
+            i => parallel[i] = ImageDecoder.DecodeToChw(bytes[i % files.Length], 3, 12, 12));
+        for (int i = 0; i < parallel.Length; i++) CollectionAssert.AreEqual(serial[i % files.Length], parallel[i], files[i % files.Length]);
     }
 }

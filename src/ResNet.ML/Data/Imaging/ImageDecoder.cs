@@ -1,5 +1,5 @@
 using System.Buffers;
-using System.Runtime.InteropServices;
+using SkiaSharp;
 
 namespace ResNet.ML.Data;
 
@@ -28,8 +28,19 @@ public sealed class ImageDecodeException : IOException
 /// <summary>A decoded image, HWC interleaved bytes (RGB, or one gray channel).</summary>
 public sealed record DecodedImage(byte[] Pixels, int Height, int Width, int Channels);
 
+/*
+ * Why SkiaSharp: it is the decoder of the .NET ML ecosystem (ML.NET's MLImage decodes with it, so files are read by the
+ * same libraries as in an ML.NET pipeline, and the product adds no second image stack), and its NuGet native assets
+ * (the NoDependencies build) carry libjpeg-turbo and libpng inside, so a machine with only the .NET SDK decodes images
+ * with no system package to install. Those two libraries are the reference decoders of their formats, handle every
+ * variant real folders contain (progressive JPEG, palette/16-bit/interlaced/tRNS PNG) and are long fuzzed against
+ * malformed input, which no managed decoder matches. The price: the libjpeg-turbo inside SkiaSharp's Linux build shows
+ * no trace of its x86 SIMD code, so a JPEG costs about 1.5x the CPU of Debian's own libjpeg-turbo build
+ * (bench/BENCHMARKS.md). Version 2.88.x, because ML.NET 5 calls SkiaSharp 2.x APIs that 3.x removed.
+ */
+
 /// <summary>
-/// Decodes PNG and JPEG bytes (libpng and libjpeg-turbo, see NativeCodecs.cs for why) to RGB or grayscale, and resizes to
+/// Decodes PNG and JPEG bytes (with SkiaSharp, see above for why) to RGB or grayscale, and resizes to
 /// a model's input size with antialiased bilinear filtering. Alpha is dropped (as PIL's convert("RGB") does); gray is
 /// ITU-R 601 luma, computed as PIL does. Thread-safe. Pixel values come out in 0..255.
 /// </summary>
@@ -140,123 +151,95 @@ public static class ImageDecoder
     }
 
     /// <summary>
-    /// Decodes to interleaved RGB (3 bytes per pixel) or RGBA (4) in a buffer rented from the shared pool (caller returns it).
-    /// With a target size, large JPEGs decode at 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling, as PIL's draft mode) when
-    /// the reduced image still covers the target: much faster, and the resize then filters at most 2x.
+    /// Decodes to straight (unpremultiplied) RGBA, 4 bytes per pixel, in a buffer rented from the shared pool (caller
+    /// returns it). With a target size, large JPEGs decode at 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling, as PIL's draft
+    /// mode) when the reduced image still covers the target: much faster, and the resize then filters at most 2x.
     /// </summary>
-    private static byte[] DecodeInterleaved(ReadOnlySpan<byte> encoded, string source, int targetH, int targetW, out int h, out int w, out int bytesPerPixel)
+    private static unsafe byte[] DecodeInterleaved(ReadOnlySpan<byte> encoded, string source, int targetH, int targetW, out int h, out int w, out int bytesPerPixel)
     {
-        switch (DetectFormat(encoded))
+        ImageFormat format = DetectFormat(encoded);
+        if (format == ImageFormat.Unknown)
         {
-            case ImageFormat.Png:
-                bytesPerPixel = 4;
-                return DecodePng(encoded, source, out h, out w);
-            case ImageFormat.Jpeg:
-                bytesPerPixel = 3;
-                return DecodeJpeg(encoded, source, targetH, targetW, out h, out w);
-            default:
-                string head = Convert.ToHexString(encoded[..Math.Min(8, encoded.Length)]);
-                throw new ImageDecodeException(source, encoded.Length == 0 ? "the file is empty." : $"not a PNG or JPEG image (starts with bytes {head}).");
+            string head = Convert.ToHexString(encoded[..Math.Min(8, encoded.Length)]);
+            throw new ImageDecodeException(source, encoded.Length == 0 ? "the file is empty." : $"not a PNG or JPEG image (starts with bytes {head}).");
         }
-    }
-
-    private static unsafe byte[] DecodePng(ReadOnlySpan<byte> encoded, string source, out int h, out int w)
-    {
-        var api = LibPng.Get();
-        LibPng.PngImage image = default;
-        image.Version = LibPng.ImageVersion;
+        string kind = format == ImageFormat.Png ? "PNG" : "JPEG";
+        if (format == ImageFormat.Jpeg && IsCmykJpeg(encoded))
+            throw new ImageDecodeException(source, "CMYK JPEGs are not supported; convert the image to RGB.");
+        bytesPerPixel = 4;
         fixed (byte* input = encoded)
         {
+            // Wraps the caller's bytes without a copy: the codec (and with it the data) is gone before the span is unpinned.
+            using var data = SKData.Create((nint)input, encoded.Length);
+            using var stream = new SKMemoryStream(data);
+            using var codec = SKCodec.Create(stream, out SKCodecResult opened);
+            if (codec is null)
+                throw new ImageDecodeException(source, $"{kind} header cannot be read ({Describe(opened)}).");
+            // Skia takes the format from the same magic bytes; anything else (a GIF behind a PNG signature) is not ours to decode.
+            if (codec.EncodedFormat != (format == ImageFormat.Png ? SKEncodedImageFormat.Png : SKEncodedImageFormat.Jpeg))
+                throw new ImageDecodeException(source, $"{kind} header cannot be read (Skia reads it as {codec.EncodedFormat}).");
+            var (fullW, fullH) = (codec.Info.Width, codec.Info.Height);
+            CheckSize(source, fullH, fullW);
+            (h, w) = (fullH, fullW);
+            if (format == ImageFormat.Jpeg && targetH > 0)
+                foreach (int d in new[] { 8, 4, 2 })
+                {
+                    SKSizeI scaled = codec.GetScaledDimensions(1f / d);
+                    if (scaled.Height >= targetH && scaled.Width >= targetW && scaled.Height < fullH) { (h, w) = (scaled.Height, scaled.Width); break; }
+                }
+            // No colour space: the stored values come out as they are, with no gamma or ICC conversion (as PIL decodes).
+            // Unpremultiplied: alpha is dropped afterwards, and premultiplying first would darken translucent pixels.
+            // 16-bit PNGs: Skia keeps the high byte of each stored sample (no gamma change), within one level of rounding.
+            // Half-float output would keep 16-bit RGB(A) precision, but Skia cuts 16-bit gray to 8 bits even then: one
+            // rule for every 16-bit file is worth more than the last level.
+            var info = new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Unpremul);
+            byte[] buffer = ArrayPool<byte>.Shared.Rent(checked(h * w * 4));
+            bool ok = false;
             try
             {
-                if (api.BeginReadFromMemory(&image, input, (nuint)encoded.Length) == 0)
-                    throw new ImageDecodeException(source, $"PNG header cannot be read: {image.MessageText()}.");
-                (h, w) = ((int)Math.Min(image.Height, int.MaxValue), (int)Math.Min(image.Width, int.MaxValue));
-                CheckSize(source, h, w);
-                // 16-bit files: libpng's simplified API takes 16-bit samples without a gAMA/sRGB chunk as linear light and
-                // would brighten them on the way to 8-bit sRGB. Users of 16-bit PNGs (scans, depth maps) expect the
-                // stored values scaled to 8 bits, so read them linear (untouched) and scale here.
-                bool sixteen = (image.Format & LibPng.FormatFlagLinear) != 0;
-                image.Format = sixteen ? LibPng.FormatRgba | LibPng.FormatFlagLinear : LibPng.FormatRgba;
-                byte[] buffer = ArrayPool<byte>.Shared.Rent(h * w * (sixteen ? 8 : 4));
-                bool ok = false;
-                try
-                {
-                    fixed (byte* output = buffer)
-                    {
-                        ok = api.FinishRead(&image, null, output, 0, null) != 0;
-                        if (!ok) throw new ImageDecodeException(source, $"PNG data cannot be decoded: {image.MessageText()}.");
-                        if (sixteen) SixteenToEight((ushort*)output, output, h * w);
-                    }
-                    return buffer;
-                }
-                finally { if (!ok) ArrayPool<byte>.Shared.Return(buffer); }
+                SKCodecResult result;
+                fixed (byte* output = buffer)
+                    result = codec.GetPixels(info, (nint)output, info.RowBytes, new SKCodecOptions(SKZeroInitialized.No));
+                // IncompleteInput is a truncated file whose missing rows Skia fills in: a broken image, refused.
+                if (result != SKCodecResult.Success)
+                    throw new ImageDecodeException(source, $"{kind} data cannot be decoded ({Describe(result)}).");
+                ok = true;
+                return buffer;
             }
-            finally { api.Free(&image); }
+            finally { if (!ok) ArrayPool<byte>.Shared.Return(buffer); }
         }
+
+        static string Describe(SKCodecResult r) => r switch
+        {
+            SKCodecResult.IncompleteInput => "the file ends before the image does",
+            SKCodecResult.ErrorInInput => "the file is corrupt",
+            SKCodecResult.InvalidInput => "not a readable image",
+            SKCodecResult.Unimplemented => "a variant the decoder does not support",
+            _ => $"Skia: {r}",
+        };
     }
 
-    // Premultiplied 16-bit RGBA (libpng's linear format) to straight 8-bit RGBA, in place (output trails input).
-    private static unsafe void SixteenToEight(ushort* input, byte* output, int pixels)
+    /// <summary>
+    /// Whether a JPEG's frame has four components (CMYK or YCCK). Skia would turn those into RGB by a fixed formula,
+    /// without the ink profile that gives CMYK values their colours, so they are refused, as before, with a message that
+    /// says what to do, rather than decoded to plausible but wrong colours.
+    /// </summary>
+    internal static bool IsCmykJpeg(ReadOnlySpan<byte> jpeg)
     {
-        for (int i = 0; i < pixels; i++)
+        int i = 2;
+        while (i + 4 <= jpeg.Length)
         {
-            ushort* p = input + 4 * i;
-            uint a = p[3];
-            for (int c = 0; c < 3; c++)
-            {
-                uint v = a == 0 ? 0 : a == 65535 ? p[c] : Math.Min(65535u, ((uint)p[c] * 65535u + a / 2) / a);
-                output[4 * i + c] = (byte)((v * 255 + 32767) / 65535);
-            }
-            output[4 * i + 3] = (byte)((a * 255 + 32767) / 65535);
+            if (jpeg[i] != 0xFF) { i++; continue; }   // stray bytes between segments: libjpeg skips them too
+            byte marker = jpeg[i + 1];
+            if (marker == 0xFF) { i++; continue; }    // fill bytes
+            if (marker is 0xD8 or 0x01 or (>= 0xD0 and <= 0xD7)) { i += 2; continue; }
+            if (marker is 0xDA or 0xD9) return false; // scan data or end before any frame header
+            int length = (jpeg[i + 2] << 8) | jpeg[i + 3];
+            bool frame = marker is >= 0xC0 and <= 0xCF and not (0xC4 or 0xC8 or 0xCC);
+            if (frame) return i + 9 < jpeg.Length && jpeg[i + 9] == 4;   // FF Cn, length(2), precision, height(2), width(2), Nf
+            i += 2 + length;
         }
-    }
-
-    private static unsafe byte[] DecodeJpeg(ReadOnlySpan<byte> encoded, string source, int targetH, int targetW, out int h, out int w)
-    {
-        var api = TurboJpeg.Get();
-        nint handle = api.InitDecompress();
-        if (handle == 0) throw new ImageDecodeException(source, "TurboJPEG could not create a decompressor.");
-        try
-        {
-            fixed (byte* input = encoded)
-            {
-                int fullW, fullH, subsampling, colorspace;
-                if (api.DecompressHeader3(handle, input, new CULong((nuint)encoded.Length), &fullW, &fullH, &subsampling, &colorspace) != 0
-                    && !IsBenignWarning(api, handle))
-                    throw new ImageDecodeException(source, $"JPEG header cannot be read: {api.ErrorText(handle)}.");
-                if (fullW <= 0 || fullH <= 0)   // a file cut before its frame header can "succeed" with no dimensions
-                    throw new ImageDecodeException(source, "JPEG header cannot be read: the file ends before the image dimensions.");
-                if (colorspace is TurboJpeg.ColorspaceCmyk or TurboJpeg.ColorspaceYcck)
-                    throw new ImageDecodeException(source, "CMYK JPEGs are not supported; convert the image to RGB.");
-                CheckSize(source, fullH, fullW);
-                int denominator = 1;
-                if (targetH > 0)
-                    foreach (int d in new[] { 8, 4, 2 })
-                        if (Scaled(fullH, d) >= targetH && Scaled(fullW, d) >= targetW) { denominator = d; break; }
-                (h, w) = (Scaled(fullH, denominator), Scaled(fullW, denominator));
-                byte[] buffer = ArrayPool<byte>.Shared.Rent(h * w * 3);
-                bool ok = false;
-                try
-                {
-                    fixed (byte* output = buffer)
-                        ok = api.Decompress2(handle, input, new CULong((nuint)encoded.Length), output, w, 0, h, TurboJpeg.PixelFormatRgb,
-                            TurboJpeg.FlagAccurateDct | TurboJpeg.FlagLimitScans) == 0;
-                    if (!ok && IsBenignWarning(api, handle)) ok = true;
-                    if (!ok) throw new ImageDecodeException(source, $"JPEG data cannot be decoded: {api.ErrorText(handle)}.");
-                    return buffer;
-                }
-                finally { if (!ok) ArrayPool<byte>.Shared.Return(buffer); }
-            }
-        }
-        finally { api.Destroy(handle); }
-
-        static int Scaled(int size, int d) => (size + d - 1) / d;
-
-        // libjpeg reports a truncated file as a warning and fills the rest with gray: that is a broken image, refused.
-        // "Extraneous bytes before marker" is the one warning that loses no pixel (PIL accepts it too).
-        static bool IsBenignWarning(TurboJpeg.Api api, nint handle) =>
-            api.GetErrorCode(handle) != TurboJpeg.ErrorFatal && api.ErrorText(handle).Contains("extraneous bytes", StringComparison.OrdinalIgnoreCase);
+        return false;
     }
 
     private static void CheckSize(string source, int h, int w)

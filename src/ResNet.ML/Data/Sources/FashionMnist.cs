@@ -38,7 +38,7 @@ public static class FashionMnist
     private static string Find(string directory, string name)
     {
         if (!Directory.Exists(directory))
-            throw new DirectoryNotFoundException($"Fashion-MNIST folder {directory} does not exist (Debian: apt-get install dataset-fashion-mnist puts it in {DebianDirectory}).");
+            throw new DirectoryNotFoundException($"Fashion-MNIST folder {directory} does not exist (Debian's package dataset-fashion-mnist puts it in {DebianDirectory}).");
         foreach (string candidate in new[] { name + ".gz", name, name.Replace("-idx", ".idx") + ".gz", name.Replace("-idx", ".idx") })
         {
             string path = Path.Combine(directory, candidate);
