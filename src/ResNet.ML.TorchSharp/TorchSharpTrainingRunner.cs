@@ -37,7 +37,7 @@ public sealed class TorchSharpRunnerFactory : ITrainingRunnerFactory
     }
 
     public ITrainingRunner Create(Network network, ResNetTrainerOptions options, TrainingDevice device) =>
-        new TorchSharpTrainingRunner(network, options, device == TrainingDevice.Cuda ? CUDA : CPU);
+        new TorchSharpTrainingRunner(network, options, device);
 
     private static bool CudaLibtorchPresent()
     {
@@ -65,6 +65,18 @@ public sealed class TorchSharpTrainingRunner : ITrainingRunner
     private TorchTensor? _hostInput, _hostLabels;
     private ManagedTensor? _logits;
 
+    /// <summary>A runner on the CPU or the first CUDA device.</summary>
+    public TorchSharpTrainingRunner(Network network, ResNetTrainerOptions options, TrainingDevice device = TrainingDevice.Cpu)
+        : this(network, options, DeviceFor(device)) { }
+
+    // torch's static constructor loads libtorch, so TorchRuntime (which prepares the environment first) goes before any torch.* member.
+    private static Device DeviceFor(TrainingDevice device)
+    {
+        TorchRuntime.EnsureLoaded();
+        return device == TrainingDevice.Cuda ? CUDA : CPU;
+    }
+
+    /// <summary>A runner on <paramref name="device"/> (call <see cref="TorchRuntime.EnsureLoaded"/> before touching <c>torch</c>, see there).</summary>
     public TorchSharpTrainingRunner(Network network, ResNetTrainerOptions options, Device device)
     {
         ArgumentNullException.ThrowIfNull(network);

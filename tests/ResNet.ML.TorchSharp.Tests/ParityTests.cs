@@ -81,7 +81,7 @@ public sealed class ParityTests
         var managed = Initialized(architecture, channels, seed: 3);
         var mirrored = Copy(managed);
         var (x, _) = RandomBatch(channels, seed: 4);
-        using var runner = new TorchSharpTrainingRunner(mirrored, new ResNetTrainerOptions { Threads = 2 }, torch.CPU);
+        using var runner = new TorchSharpTrainingRunner(mirrored, new ResNetTrainerOptions { Threads = 2 }, TrainingDevice.Cpu);
 
         var evalManaged = managed.Forward(x, training: false).Data.ToArray();
         var evalTorch = runner.Infer(x).Data.ToArray();
@@ -123,7 +123,7 @@ public sealed class ParityTests
         var managedNet = Initialized("resnet8-b", 3, seed: 5);
         var torchNet = Copy(managedNet);
         var managed = new ManagedTrainingRunner(managedNet, options);
-        using var runner = new TorchSharpTrainingRunner(torchNet, options, torch.CPU);
+        using var runner = new TorchSharpTrainingRunner(torchNet, options, TrainingDevice.Cpu);
         float worstGrad = 0, worstWeight = 0;
         long loose = 0, total = 0;
         bool adam = optimizer != OptimizerKind.SgdMomentum;
