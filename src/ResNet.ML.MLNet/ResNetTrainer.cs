@@ -119,6 +119,12 @@ public sealed class ResNetTrainer : IEstimator<ITransformer>
         /// <summary>Worker threads of the engine; 0 uses all cores. Default 0.</summary>
         public int Threads;
 
+        /// <summary>The engine: Managed (default) or TorchSharp (the app then references ResNet.ML.TorchSharp and a libtorch package).</summary>
+        public ResNet.ML.Training.Backends.TrainingBackend Backend = ResNet.ML.Training.Backends.TrainingBackend.Managed;
+
+        /// <summary>Auto (default: CUDA through TorchSharp when present, else Backend on the CPU), Cpu or Cuda.</summary>
+        public ResNet.ML.Training.Backends.TrainingDevice Device = ResNet.ML.Training.Backends.TrainingDevice.Auto;
+
         /// <summary>Folder for training checkpoints; null writes none. Default null.</summary>
         public string? CheckpointFolder;
 
@@ -285,6 +291,8 @@ public sealed class ResNetTrainer : IEstimator<ITransformer>
         EarlyStopping = o.EarlyStopping,
         Seed = o.Seed,
         Threads = o.Threads,
+        Backend = o.Backend,
+        Device = o.Device,
         CheckpointFolder = o.CheckpointFolder,
         CheckpointIntervalSteps = o.CheckpointIntervalSteps,
         InitialWeights = o.InitialWeights,
