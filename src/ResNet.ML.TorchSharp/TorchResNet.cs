@@ -43,7 +43,6 @@ public sealed class TorchResNet : nn.Module<TorchTensor, TorchTensor>
             }
             string group = layer.Name[..dot];
             var children = new List<(string, nn.Module<TorchTensor, TorchTensor>)>();
-            bool flattenFirst = false;
             for (; i < layers.Count && layers[i].Name.StartsWith(group + ".", StringComparison.Ordinal); i++)
             {
                 string child = layers[i].Name[(group.Length + 1)..];
@@ -54,7 +53,7 @@ public sealed class TorchResNet : nn.Module<TorchTensor, TorchTensor>
             }
             var sequential = nn.Sequential(children.ToArray());
             register_module(group, sequential);
-            _steps.Add((sequential, flattenFirst));
+            _steps.Add((sequential, false));
         }
     }
 
@@ -76,11 +75,8 @@ public sealed class TorchResNet : nn.Module<TorchTensor, TorchTensor>
     public override TorchTensor forward(TorchTensor input)
     {
         var x = input;
-        foreach (var (module, flatten) in _steps)
-        {
-            var next = module.call(flatten ? x.flatten(1) : x);
-            x = next;
-        }
+        // The head flattens [N, C, H, W] first, as torchvision's forward does before fc.
+        foreach (var (module, flatten) in _steps) x = module.call(flatten ? x.flatten(1) : x);
         return x;
     }
 

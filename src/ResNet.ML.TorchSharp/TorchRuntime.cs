@@ -59,28 +59,32 @@ public static class TorchRuntime
         }
         catch (Exception e) when (e is NotSupportedException or DllNotFoundException or TypeInitializationException or BadImageFormatException or EntryPointNotFoundException)
         {
-            return Explain(e);
+            return Explain(e, AppContext.BaseDirectory);
         }
     }
 
     [DllImport("libc", EntryPoint = "setenv")]
     private static extern int SetEnv([MarshalAs(UnmanagedType.LPUTF8Str)] string name, [MarshalAs(UnmanagedType.LPUTF8Str)] string value, int overwrite);
 
-    private static string Explain(Exception torchSharpError)
+    /// <summary>
+    /// Why libtorch did not load from <paramref name="baseDirectory"/>, in one sentence; <paramref name="libraryPath"/>
+    /// overrides where libLibTorchSharp is looked for (tests point it at an unpatched copy).
+    /// </summary>
+    internal static string Explain(Exception torchSharpError, string baseDirectory, string? libraryPath = null)
     {
         string lib = OperatingSystem.IsWindows() ? "LibTorchSharp.dll" : OperatingSystem.IsMacOS() ? "libLibTorchSharp.dylib" : "libLibTorchSharp.so";
         string rid = RuntimeInformation.RuntimeIdentifier;
         var candidates = new[]
         {
-            Path.Combine(AppContext.BaseDirectory, lib),
-            Path.Combine(AppContext.BaseDirectory, "runtimes", rid, "native", lib),
-            Path.Combine(AppContext.BaseDirectory, "runtimes", $"{(OperatingSystem.IsLinux() ? "linux" : OperatingSystem.IsMacOS() ? "osx" : "win")}-{RuntimeInformation.ProcessArchitecture.ToString().ToLowerInvariant()}", "native", lib),
+            Path.Combine(baseDirectory, lib),
+            Path.Combine(baseDirectory, "runtimes", rid, "native", lib),
+            Path.Combine(baseDirectory, "runtimes", $"{(OperatingSystem.IsLinux() ? "linux" : OperatingSystem.IsMacOS() ? "osx" : "win")}-{RuntimeInformation.ProcessArchitecture.ToString().ToLowerInvariant()}", "native", lib),
         };
-        string? path = candidates.FirstOrDefault(File.Exists);
+        string? path = libraryPath ?? candidates.FirstOrDefault(File.Exists);
         if (path is null)
-            return $"libtorch could not be loaded: {lib} is not beside the app ({AppContext.BaseDirectory}); the app must reference a libtorch package (libtorch-cpu-linux-x64 for CPU, a libtorch-cuda-* package for CUDA) beside TorchSharp.";
+            return $"libtorch could not be loaded: {lib} is not beside the app ({baseDirectory}); the app must reference a libtorch package (libtorch-cpu-linux-x64 for CPU, a libtorch-cuda-* package for CUDA) beside TorchSharp.";
         bool libtorchThere = Directory.EnumerateFiles(Path.GetDirectoryName(path)!, OperatingSystem.IsWindows() ? "torch_cpu.dll" : "libtorch_cpu.*").Any()
-            || Directory.EnumerateFiles(AppContext.BaseDirectory, OperatingSystem.IsWindows() ? "torch_cpu.dll" : "libtorch_cpu.*", SearchOption.AllDirectories).Any();
+            || Directory.EnumerateFiles(baseDirectory, OperatingSystem.IsWindows() ? "torch_cpu.dll" : "libtorch_cpu.*", SearchOption.AllDirectories).Any();
         if (!libtorchThere)
             return $"libtorch could not be loaded: {lib} is present but libtorch_cpu is not; the app must reference a libtorch package (libtorch-cpu-linux-x64 for CPU, a libtorch-cuda-* package for CUDA).";
         try
@@ -90,12 +94,15 @@ public static class TorchRuntime
         }
         catch (DllNotFoundException e)
         {
-            // The runtime's message ends with the dynamic loader's own text (dlerror), which names the missing library or symbol version.
+            // .NET's message wraps the dynamic loader's own text (dlerror) in advice sentences; the loader's text is the cause.
             string text = e.Message.ReplaceLineEndings(" ").Trim();
+            const string marker = "LD_DEBUG environment variable:";
+            int at = text.IndexOf(marker, StringComparison.Ordinal);
+            if (at >= 0) text = text[(at + marker.Length)..].Trim();
             string hint = text.Contains("GLIBCXX_", StringComparison.Ordinal)
-                ? " The system libstdc++ is older than the one libtorch was built with; build through ResNet.ML.TorchSharp's targets, which mark that version requirement weak in the output copy."
+                ? " (the system libstdc++ is older than the one TorchSharp was built with; ResNet.ML.TorchSharp's build targets mark that version weak in the app's copy of the library, so build the app with them)"
                 : "";
-            return $"libtorch could not be loaded: the dynamic loader says: {text}{hint}";
+            return $"libtorch could not be loaded: the dynamic loader says \"{text.TrimEnd('.')}\"{hint}.";
         }
         return $"libtorch could not be loaded although {lib} itself loads: {torchSharpError.GetType().Name}: {torchSharpError.Message.ReplaceLineEndings(" ").Trim()}";
     }
