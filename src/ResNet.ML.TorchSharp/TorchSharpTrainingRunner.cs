@@ -151,7 +151,8 @@ public sealed class TorchSharpTrainingRunner : ITrainingRunner
     private (TorchTensor X, TorchTensor Y) Upload(ManagedTensor input, int[]? labels)
     {
         long[] shape = [input.N, input.C, input.H, input.W];
-        // Host staging tensors are reused while the batch size stays (pinned on CUDA so the copy can overlap).
+        // Host staging tensors are reused while the batch size stays (pinned on CUDA so the copy can overlap). Refilling
+        // them cannot race the previous step's asynchronous copy: every step and every inference ends in a host sync.
         if (_hostInput is null || !_hostInput.shape.SequenceEqual(shape))
         {
             _hostInput?.Dispose();
