@@ -3,7 +3,10 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using ResNet.ML.Tensors;
+using ResNet.ML.Models;
 using ResNet.ML.Training;
+using ResNet.ML.Training.Backends;
+using ResNet.ML.Training.Initialization;
 
 namespace ResNet.ML.Cli.Commands;
 
@@ -23,42 +26,51 @@ internal static class BenchmarkCommand
         var classes = new Option<int>("--classes") { Description = "Classes.", DefaultValueFactory = _ => 10 };
         var steps = new Option<int>("--steps") { Description = "Timed steps (after 2 warm-up steps).", DefaultValueFactory = _ => 10 };
         var json = new Option<bool>("--json") { Description = "Print one JSON line only." };
+        var backend = new Option<TrainingBackend>("--backend") { Description = "managed or torchsharp.", DefaultValueFactory = _ => TrainingBackend.Managed };
+        var device = new Option<TrainingDevice>("--device") { Description = "auto, cpu or cuda (as resnet train).", DefaultValueFactory = _ => TrainingDevice.Auto };
 
-        var command = new Command("benchmark", "Measure training and inference throughput on synthetic data.") { arch, batchSize, threads, imageSize, channels, classes, steps, json };
+        var command = new Command("benchmark", "Measure training and inference throughput on synthetic data.") { arch, batchSize, threads, imageSize, channels, classes, steps, json, backend, device };
         command.SetAction(context.Guard((p, cli, ct) =>
         {
             int batch = p.GetValue(batchSize), size = p.GetValue(imageSize), c = p.GetValue(channels), n = p.GetValue(steps), k = p.GetValue(classes);
             if (batch <= 0 || size <= 0 || c <= 0 || n <= 0 || k < 2)
                 throw new UsageException("--batch-size, --image-size, --channels and --steps must be positive and --classes at least 2.");
             if (p.GetValue(threads) > 0) Engine.Threads = p.GetValue(threads);
-            var options = new ResNetTrainerOptions { Architecture = p.GetValue(arch)!, BatchSize = batch, Epochs = 1 };
-            var session = TrainingSession.Create(options, c, k, size, size);
+            var options = new ResNetTrainerOptions
+            {
+                Architecture = p.GetValue(arch)!, BatchSize = batch, Epochs = 1, Backend = p.GetValue(backend), Device = p.GetValue(device), Threads = p.GetValue(threads),
+            };
+            options.Validate();
+            var network = ModelFactory.Build(options.Architecture, c, k, size, size);
+            Initializer.Initialize(network, new Rng(0x1A17UL));
+            // The trainer's own path: the runner the options choose, its step and its inference.
+            using var runner = TrainingRunners.Create(network, options);
             var rng = new Rng(1);
             var images = new Tensor(batch, c, size, size);
             for (int i = 0; i < images.Length; i++) images.Data[i] = (float)rng.NextGaussian();
             var labels = Enumerable.Range(0, batch).Select(i => i % k).ToArray();
 
-            for (int i = 0; i < 2; i++) session.TrainStep(images, labels, 0.01f);
+            for (int i = 0; i < 2; i++) runner.TrainStep(images, labels, 0.01f, i);
             var sw = Stopwatch.StartNew();
-            for (int i = 0; i < n; i++) { ct.ThrowIfCancellationRequested(); session.TrainStep(images, labels, 0.01f); }
+            for (int i = 0; i < n; i++) { ct.ThrowIfCancellationRequested(); runner.TrainStep(images, labels, 0.01f, i); }
             double train = (double)batch * n / sw.Elapsed.TotalSeconds;
 
-            session.Network.Forward(images, training: false);
+            runner.Infer(images);
             sw.Restart();
-            for (int i = 0; i < n; i++) { ct.ThrowIfCancellationRequested(); session.Network.Forward(images, training: false); }
+            for (int i = 0; i < n; i++) { ct.ThrowIfCancellationRequested(); runner.Infer(images); }
             double infer = (double)batch * n / sw.Elapsed.TotalSeconds;
             double peakMb = Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024.0);
 
             var line = JsonSerializer.Serialize(new
             {
-                arch = session.Network.Architecture, batch, threads = Engine.Threads,
+                arch = network.Architecture, backend = runner.Description, batch, threads = options.Threads > 0 ? options.Threads : Environment.ProcessorCount,
                 train_images_per_sec = Math.Round(train, 1), infer_images_per_sec = Math.Round(infer, 1), peak_rss_mb = Math.Round(peakMb, 1),
             });
             if (p.GetValue(json)) cli.Line(line);
             else
             {
                 cli.Line(string.Create(CultureInfo.InvariantCulture,
-                    $"{session.Network.Architecture}, batch {batch}, {Engine.Threads} threads, [{c}, {size}, {size}] images: training {train:F1} images/s, inference {infer:F1} images/s, peak RSS {peakMb:F0} MB"));
+                    $"{network.Architecture} on the {runner.Description}, batch {batch}, {(options.Threads > 0 ? options.Threads : Environment.ProcessorCount)} threads, [{c}, {size}, {size}] images: training {train:F1} images/s, inference {infer:F1} images/s, peak RSS {peakMb:F0} MB"));
             }
             return ResNetCli.ExitOk;
         }));

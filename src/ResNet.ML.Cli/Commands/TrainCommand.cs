@@ -5,6 +5,7 @@ using System.Globalization;
 using System.Text.Json;
 using ResNet.ML.Data;
 using ResNet.ML.Training;
+using ResNet.ML.Training.Backends;
 
 namespace ResNet.ML.Cli.Commands;
 
@@ -47,12 +48,15 @@ internal static class TrainCommand
         var initialWeights = new Option<string?>("--initial-weights") { Description = "Pretrained safetensors weights (torchvision names) to start from; the head is replaced." };
         var freeze = new Option<int>("--freeze-backbone-epochs") { Description = "With --initial-weights: train only the head for the first N epochs.", DefaultValueFactory = _ => 0 };
         var limit = new Option<int?>("--limit") { Description = "Use only the first N training images (quick trials)." };
+        var backend = new Option<TrainingBackend>("--backend") { Description = "managed (this library's engine) or torchsharp (libtorch).", DefaultValueFactory = _ => TrainingBackend.Managed };
+        var device = new Option<TrainingDevice>("--device") { Description = "auto (CUDA through TorchSharp when present, else --backend on the CPU), cpu or cuda.", DefaultValueFactory = _ => TrainingDevice.Auto };
         var skipBad = new Option<bool>("--skip-bad-images") { Description = "Leave out folder images that fail to decode (and say how many) instead of stopping." };
 
         var command = new Command("train", "Train a ResNet and export it to ONNX.")
         {
             data, validationData, arch, epochs, batchSize, optimizer, lr, momentum, nesterov, weightDecay, schedule, warmup, smoothing,
             augment, cropPadding, erasing, valFraction, patience, seed, threads, output, resume, checkpointEvery, imageSize, channels, initialWeights, freeze, limit, skipBad,
+            backend, device,
         };
         command.SetAction(context.Guard((p, cli, ct) =>
         {
@@ -87,6 +91,8 @@ internal static class TrainCommand
                 CheckpointIntervalSteps = p.GetValue(checkpointEvery),
                 InitialWeights = p.GetValue(initialWeights),
                 FreezeBackboneEpochs = p.GetValue(freeze),
+                Backend = p.GetValue(backend),
+                Device = p.GetValue(device),
             };
             ImageFolders.SkipBadImages = p.GetValue(skipBad);
             var load = new DataRequest(p.GetValue(imageSize), p.GetValue(channels));
@@ -100,6 +106,8 @@ internal static class TrainCommand
             cli.Line($"{options.Epochs} epochs, batch {options.BatchSize}, {options.Optimizer} lr {options.LearningRate.ToString(CultureInfo.InvariantCulture)}, {options.Schedule} schedule, seed {options.Seed}, {(options.Threads == 0 ? Environment.ProcessorCount : options.Threads)} threads.");
 
             var trainer = new ResNetTrainer(options);
+            var (resolvedBackend, resolvedDevice, _) = TrainingRunners.Resolve(options);
+            cli.Line($"Backend: {resolvedBackend} on {resolvedDevice}.");
             var started = DateTime.UtcNow;
             TrainedModel model;
             using (var reporter = TrainingReporter.Create(cli))

@@ -90,14 +90,16 @@ public sealed class ResNetTrainer
         int channels = train.Channels, height = train.Height, width = train.Width, classes = train.ClassNames.Count;
         string fingerprint = Fingerprint(o, train, validation);
 
-        var session = TrainingSession.Create(o, channels, classes, height, width);
-        var network = session.Network;
-        var optimizer = session.Optimizer;
+        var built = ModelBridge.Build(o.Architecture, channels, classes, height, width);
+        ModelBridge.Initialize(built, o.Seed);
+        // The engine behind the seam (managed or TorchSharp); the network stays the host copy of the state.
+        using var runner = Backends.TrainingRunners.Create(built, o);
+        var network = runner.Network;
         var run = new RunState();
         Normalization normalization;
         if (checkpoint is null)
         {
-            if (o.InitialWeights is not null) LoadInitialWeights(network, o.InitialWeights);
+            if (o.InitialWeights is not null) { LoadInitialWeights(network, o.InitialWeights); runner.PushState(); }
             normalization = o.Normalization ?? ComputeNormalization(train, o.PixelScale);
             normalization.CheckChannels(channels);
         }
@@ -106,9 +108,10 @@ public sealed class ResNetTrainer
             var s = checkpoint.State;
             if (s.Fingerprint != fingerprint) throw new InvalidDataException(DescribeMismatch(s.Fingerprint, fingerprint));
             // Everything is checked before anything is copied, so a refused checkpoint leaves nothing half-loaded.
-            try { optimizer.ImportState(new OptimizerState(s.OptimizerKind, s.OptimizerSteps, checkpoint.OptimizerState)); }
+            try { runner.ImportOptimizerState(new OptimizerState(s.OptimizerKind, s.OptimizerSteps, checkpoint.OptimizerState)); }
             catch (ArgumentException e) { throw new InvalidDataException($"The checkpoint's optimizer state does not fit: {e.Message}", e); }
             StateDict.Load(network, checkpoint.ModelTensors, "The checkpoint");
+            runner.PushState();
             normalization = s.Normalization.ToNormalization();
             run = RunState.From(s);
             if (checkpoint.BestModelTensors.Count > 0) run.BestWeights = [.. checkpoint.BestModelTensors];
@@ -138,7 +141,7 @@ public sealed class ResNetTrainer
                 normalization.Apply(input);
 
                 double lr = schedule.At(run.GlobalStep);
-                var (loss, correct) = session.TrainStep(input, batch.Labels, (float)lr, run.GlobalStep);
+                var (loss, correct) = runner.TrainStep(input, batch.Labels, (float)lr, run.GlobalStep);
 
                 run.EpochLossSum += loss * n;
                 run.EpochCorrect += correct;
@@ -156,21 +159,22 @@ public sealed class ResNetTrainer
                 if (ct.IsCancellationRequested)
                 {
                     run.EpochSeconds = seconds;
-                    string? path = SaveCheckpoint(session, run, fingerprint, normalization, train, progress);
+                    string? path = SaveCheckpoint(runner, run, fingerprint, normalization, train, progress);
                     throw new TrainingCanceledException(path, run.Epoch, step, ct);
                 }
                 if (o.CheckpointIntervalSteps > 0 && run.GlobalStep % o.CheckpointIntervalSteps == 0 && step < stepsPerEpoch)
                 {
                     run.EpochSeconds = seconds;
                     stopwatch.Restart();
-                    SaveCheckpoint(session, run, fingerprint, normalization, train, progress);
+                    SaveCheckpoint(runner, run, fingerprint, normalization, train, progress);
                 }
             }
             if (step != stepsPerEpoch)
                 throw new ArgumentException($"The training data yielded {step} batches in epoch {run.Epoch + 1}, not the {stepsPerEpoch} its {train.Count} images make; a source must give the same images every epoch.");
 
             double epochSeconds = run.EpochSeconds + stopwatch.Elapsed.TotalSeconds;
-            EvaluationResult? val = validation is null ? null : Evaluate(network, normalization, validation, Math.Max(o.BatchSize, 64));
+            runner.PullState();
+            EvaluationResult? val = validation is null ? null : Evaluate(runner.Infer, normalization, validation, Math.Max(o.BatchSize, 64));
             var metrics = new EpochMetrics(run.Epoch + 1, run.EpochLossSum / run.EpochSeen, (double)run.EpochCorrect / run.EpochSeen,
                 val?.Loss, val?.Top1Accuracy, val?.Top5Accuracy, schedule.At(Math.Max(run.GlobalStep - 1, 0)),
                 epochSeconds, run.EpochSeen / Math.Max(epochSeconds, 1e-9));
@@ -186,22 +190,31 @@ public sealed class ResNetTrainer
             // The checkpoint of a finished epoch points at the start of the next one.
             run.StartNextEpoch();
             run.Epoch++;
-            string? saved = SaveCheckpoint(session, run, fingerprint, normalization, train, progress);
+            string? saved = SaveCheckpoint(runner, run, fingerprint, normalization, train, progress);
             run.Epoch--;
             if (stopped && o.EarlyStopping!.RestoreBestWeights && run.BestWeights is { } best)
+            {
                 StateDict.Load(network, best, "The best epoch's weights");
+                runner.PushState();
+            }
             if (stopped)
                 progress?.Report(new TrainingProgress { Phase = TrainingPhase.EarlyStopped, EpochNumber = run.Epoch + 1, TotalEpochs = o.Epochs, ValidationAccuracy = metrics.ValidationAccuracy, Epoch = metrics });
             if (ct.IsCancellationRequested && run.Epoch + 1 < o.Epochs && !stopped)
                 throw new TrainingCanceledException(saved, run.Epoch, step, ct);
         }
 
+        runner.PullState();
         SetBackboneFrozen(network, frozen: false);
         return new TrainedModel(network, train.ClassNames.ToList(), normalization, height, width, run.History);
     }
 
     /// <summary>Scores <paramref name="data"/> with the network in inference mode.</summary>
     internal static EvaluationResult Evaluate(Network network, Normalization normalization, IImageBatchSource data, int batchSize,
+        IReadOnlyList<string>? classNames = null, CancellationToken ct = default) =>
+        Evaluate(input => network.Forward(input, training: false), normalization, data, batchSize, classNames, ct);
+
+    /// <summary>Scores <paramref name="data"/> with <paramref name="infer"/> (inference-mode logits of a normalized batch).</summary>
+    internal static EvaluationResult Evaluate(Func<Tensor, Tensor> infer, Normalization normalization, IImageBatchSource data, int batchSize,
         IReadOnlyList<string>? classNames = null, CancellationToken ct = default)
     {
         var names = classNames ?? data.ClassNames;
@@ -218,7 +231,7 @@ public sealed class ResNetTrainer
             if (input.N != batch.Count) input = new Tensor(batch.Count, data.Channels, data.Height, data.Width);
             batch.Pixels.AsSpan(0, batch.Count * sample).CopyTo(input.Data);
             normalization.Apply(input);
-            var logits = network.Forward(input, training: false);
+            var logits = infer(input);
             accumulator.Add(logits.Data, batch.Labels);
         }
         return accumulator.Result();
@@ -327,15 +340,16 @@ public sealed class ResNetTrainer
     /// <summary>Loads everything but the head (the last layer), which stays freshly initialized for the new class count.</summary>
     private static void LoadInitialWeights(Network network, string path) => ModelWeights.LoadBackbone(network, path);
 
-    private string? SaveCheckpoint(TrainingSession session, RunState run, string fingerprint, Normalization normalization,
+    private string? SaveCheckpoint(Backends.ITrainingRunner runner, RunState run, string fingerprint, Normalization normalization,
         IImageBatchSource train, IProgress<TrainingProgress>? progress)
     {
         if (_options.CheckpointFolder is null) return null;
-        var state = session.Optimizer.ExportState();
+        runner.PullState();
+        var state = runner.ExportOptimizerState();
         var checkpoint = new TrainingCheckpoint
         {
-            State = run.ToState(fingerprint, session.Network.Architecture, train, normalization, state.Kind, state.Step),
-            ModelTensors = StateDict.ToTensors(session.Network),
+            State = run.ToState(fingerprint, runner.Network.Architecture, train, normalization, state.Kind, state.Step),
+            ModelTensors = StateDict.ToTensors(runner.Network),
             OptimizerState = state.Buffers,
             BestModelTensors = run.BestWeights ?? [],
         };
