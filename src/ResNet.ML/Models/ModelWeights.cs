@@ -29,6 +29,7 @@ public static class ModelWeights
     {
         ArgumentNullException.ThrowIfNull(network);
         ArgumentNullException.ThrowIfNull(output);
+        FiniteWeights.ThrowIfNotFinite(network, "the weights");
         var meta = new Dictionary<string, string>
         {
             [FormatKey] = "pt",
@@ -202,6 +203,7 @@ public static class ModelWeights
         foreach (var t in tensors)
             if (!expected.Contains(t.Name) && !IsHead(t.Name))
                 errors.Add($"tensor '{t.Name}' is not part of this network");
+        if (errors.Count == 0) FiniteWeights.ThrowIfNotFinite(tensors.Where(t => expected.Contains(t.Name)), source);
         if (errors.Count > 0)
         {
             const int shown = 8;

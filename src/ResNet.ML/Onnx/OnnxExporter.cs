@@ -68,6 +68,7 @@ public static class OnnxExporter
         ArgumentNullException.ThrowIfNull(options);
         if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("ONNX raw tensor data is little-endian; exporting on a big-endian machine is not supported.");
         var classNames = Validate(network, options);
+        Models.FiniteWeights.ThrowIfNotFinite(network, "an ONNX model");
 
         var graph = new GraphBuilder(network.Architecture, options);
         string x = graph.Input(options.InputName, network.InputChannels, options.InputHeight, options.InputWidth, InputDoc(network, options));

@@ -138,7 +138,14 @@ public sealed class ResNetTrainer
                 normalization.Apply(input);
 
                 double lr = schedule.At(run.GlobalStep);
-                var (loss, correct) = session.TrainStep(input, batch.Labels, (float)lr, run.GlobalStep);
+                double loss;
+                int correct;
+                try { (loss, correct) = session.TrainStep(input, batch.Labels, (float)lr, run.GlobalStep); }
+                catch (NonFiniteException) { throw Diverged(run, step, lr, "the loss became NaN or infinite"); }
+                // A loss can stay finite while an update overflows a weight or a BN statistic; scanning the weights costs
+                // well under 1 % of a step and stops the run at the step that broke, before anything is written.
+                if (FiniteWeights.FirstNonFinite(network) is var (tensor, index, value))
+                    throw Diverged(run, step, lr, $"the update left {value} in tensor '{tensor}' (element {index})");
 
                 run.EpochLossSum += loss * n;
                 run.EpochCorrect += correct;
@@ -198,6 +205,13 @@ public sealed class ResNetTrainer
 
         SetBackboneFrozen(network, frozen: false);
         return new TrainedModel(network, train.ClassNames.ToList(), normalization, height, width, run.History);
+    }
+
+    private TrainingDivergedException Diverged(RunState run, int step, double lr, string what)
+    {
+        string? kept = _options.CheckpointFolder is { } folder && File.Exists(Path.Combine(folder, TrainingCheckpoint.FileName))
+            ? Path.Combine(folder, TrainingCheckpoint.FileName) : null;
+        return new TrainingDivergedException(kept, run.Epoch, step, run.GlobalStep + 1, lr, what);
     }
 
     /// <summary>Scores <paramref name="data"/> with the network in inference mode.</summary>
@@ -410,6 +424,22 @@ public sealed class ResNetTrainer
             History = [.. History],
         };
     }
+}
+
+/// <summary>
+/// Training stopped because a loss, gradient or weight became NaN or infinite (it diverged). Nothing of the diverged
+/// state was written; <see cref="CheckpointPath"/> is the last good checkpoint, when there is one.
+/// </summary>
+public sealed class TrainingDivergedException(string? checkpointPath, int epoch, int step, long globalStep, double learningRate, string what)
+    : Exception(
+        $"Training diverged at step {step} of epoch {epoch + 1} (step {globalStep} of the run): {what}. " +
+        $"The learning rate ({learningRate.ToString("G3", System.Globalization.CultureInfo.InvariantCulture)} at that step) is most likely too high; start again with a lower one. " +
+        (checkpointPath is null ? "No model or checkpoint was written." : $"No model was written; the last good checkpoint '{checkpointPath}' was kept."))
+{
+    public string? CheckpointPath { get; } = checkpointPath;
+    /// <summary>The 1-based step of the run at which a value first became non-finite.</summary>
+    public long GlobalStep { get; } = globalStep;
+    public double LearningRate { get; } = learningRate;
 }
 
 /// <summary>Training was canceled; <see cref="CheckpointPath"/> (when a checkpoint folder was set) resumes it.</summary>

@@ -32,13 +32,18 @@ public sealed class TrainingCheckpoint
     public IReadOnlyList<EpochMetrics> History => State.History;
     public IReadOnlyList<string> ClassNames => State.ClassNames;
 
-    public void Write(Stream output)
+    public void Write(Stream output) => Write(output, checkFinite: true);
+
+    /// <summary>Tests write a non-finite checkpoint with <paramref name="checkFinite"/> off, to prove the reader refuses it.</summary>
+    internal void Write(Stream output, bool checkFinite)
     {
         var tensors = ModelTensors.Select(t => t with { Name = "model." + t.Name })
             .Concat(BestModelTensors.Select(t => t with { Name = "best." + t.Name }))
             .Concat(OptimizerState.OrderBy(kv => kv.Key, StringComparer.Ordinal)
                 .Select(kv => SafetensorsTensor.FromFloats("optimizer." + kv.Key, kv.Value, kv.Value.Length)))
             .ToList();
+        // A checkpoint of a diverged run would replace the last good one and resume into NaN.
+        if (checkFinite) FiniteWeights.ThrowIfNotFinite(tensors, "a checkpoint", reading: false);
         var metadata = new Dictionary<string, string>
         {
             ["format"] = FormatName,
@@ -61,6 +66,7 @@ public sealed class TrainingCheckpoint
             throw new InvalidDataException($"{source} is a checkpoint of format version {version}, this build reads version {FormatVersion}.");
         if (!metadata.TryGetValue("sha256", out var hash) || hash != Hash(tensors))
             throw new InvalidDataException($"{source} is corrupt: its tensor data does not match the checksum written with it.");
+        FiniteWeights.ThrowIfNotFinite(tensors, source);
         CheckpointState? state;
         try { state = JsonSerializer.Deserialize<CheckpointState>(metadata.GetValueOrDefault("state", ""), CheckpointJson.Options); }
         catch (JsonException e) { throw new InvalidDataException($"{source} is corrupt: its run state is not readable ({e.Message})."); }
@@ -167,6 +173,7 @@ internal static class StateDict
         }
         var extra = byName.Keys.FirstOrDefault(n => !names.Contains(n) && (skip is null || !skip(n)));
         if (extra is not null) throw new InvalidDataException($"{source} has a tensor '{extra}' that {network.Architecture} does not have.");
+        FiniteWeights.ThrowIfNotFinite(entries.Select(e => byName[e.Name]), source);
         foreach (var e in entries)
         {
             var t = byName[e.Name];
