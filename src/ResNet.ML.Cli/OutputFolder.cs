@@ -1,7 +1,15 @@
+using ResNet.ML.Training;
+
 namespace ResNet.ML.Cli;
 
 internal static class OutputFolder
 {
+    /// <summary>The file whose exclusive lock marks a folder as in use by one <c>resnet train</c>.</summary>
+    internal const string LockFileName = ".resnet-train.lock";
+
+    /// <summary>What a run leaves in its output folder; <c>--overwrite</c> removes all of it before the new run starts.</summary>
+    internal static readonly string[] RunFiles = ["model.onnx", "model.safetensors", "metrics.json", Path.Combine("checkpoints", TrainingCheckpoint.FileName)];
+
     /// <summary>Creates <paramref name="folder"/> and proves it writable before hours of training, naming it when it is not.</summary>
     public static void EnsureWritable(string folder)
     {
@@ -16,5 +24,41 @@ internal static class OutputFolder
         {
             throw new IOException($"The output folder '{folder}' is not writable ({e.Message.TrimEnd('.')}); choose another with --output.", e);
         }
+    }
+
+    /// <summary>
+    /// Takes the folder's lock for the life of the returned handle, or refuses naming the folder. The lock is an open
+    /// file with <see cref="FileShare.None"/> (flock on Unix): the operating system drops it when the process ends in any
+    /// way, so a killed run never leaves the folder locked.
+    /// </summary>
+    public static IDisposable Lock(string folder)
+    {
+        string path = Path.Combine(folder, LockFileName);
+        try
+        {
+            return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException e) when (e is not FileNotFoundException and not DirectoryNotFoundException)
+        {
+            throw new UsageException($"Another 'resnet train' is writing to the output folder '{folder}' (it holds the lock on '{path}'); wait for it to finish, or choose another --output.");
+        }
+    }
+
+    /// <summary>
+    /// Refuses to start a run over another run's checkpoint unless it continues that checkpoint or <paramref name="overwrite"/>
+    /// says to replace it; with <paramref name="overwrite"/>, removes the old run's files so none of them outlives it.
+    /// </summary>
+    public static void CheckPreviousRun(string folder, string? resumeFrom, bool overwrite)
+    {
+        string checkpoint = Path.Combine(folder, "checkpoints", TrainingCheckpoint.FileName);
+        bool continuing = resumeFrom is not null && string.Equals(Path.GetFullPath(resumeFrom), checkpoint, StringComparison.Ordinal);
+        if (continuing) return;
+        if (overwrite)
+        {
+            foreach (var file in RunFiles) File.Delete(Path.Combine(folder, file));
+            return;
+        }
+        if (File.Exists(checkpoint))
+            throw new UsageException($"The output folder '{folder}' holds the checkpoint of an earlier run ('{checkpoint}'): continue it with --resume {checkpoint}, or replace that run with --overwrite.");
     }
 }

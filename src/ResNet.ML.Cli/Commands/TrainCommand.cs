@@ -46,16 +46,20 @@ internal static class TrainCommand
         var freeze = new Option<int>("--freeze-backbone-epochs") { Description = "With --initial-weights: train only the head for the first N epochs.", DefaultValueFactory = _ => 0 };
         var limit = new Option<int?>("--limit") { Description = "Use only the first N training images (quick trials)." };
         var skipBad = new Option<bool>("--skip-bad-images") { Description = "Leave out folder images that fail to decode (and say how many) instead of stopping." };
+        var overwrite = new Option<bool>("--overwrite") { Description = "Start a new run in an --output folder that holds an earlier run's checkpoint, deleting that run's files." };
 
         var command = new Command("train", "Train a ResNet and export it to ONNX.")
         {
             data, validationData, arch, epochs, batchSize, optimizer, lr, momentum, nesterov, weightDecay, schedule, warmup, smoothing,
-            augment, cropPadding, erasing, valFraction, patience, seed, threads, output, resume, checkpointEvery, imageSize, channels, initialWeights, freeze, limit, skipBad,
+            augment, cropPadding, erasing, valFraction, patience, seed, threads, output, resume, checkpointEvery, imageSize, channels, initialWeights, freeze, limit, skipBad, overwrite,
         };
         command.SetAction(context.Guard((p, cli, ct) =>
         {
             string outputFolder = Path.GetFullPath(p.GetValue(output)!);
             OutputFolder.EnsureWritable(outputFolder);
+            using var folderLock = OutputFolder.Lock(outputFolder);
+            string? resumeFrom = p.GetValue(resume);
+            OutputFolder.CheckPreviousRun(outputFolder, resumeFrom, p.GetValue(overwrite));
             var kind = p.GetValue(optimizer);
             var options = new ResNetTrainerOptions
             {
@@ -102,7 +106,6 @@ internal static class TrainCommand
             TrainedModel model;
             using (var reporter = TrainingReporter.Create(cli))
             {
-                string? resumeFrom = p.GetValue(resume);
                 var checkpoint = resumeFrom is null ? null : TrainingCheckpoint.Load(resumeFrom);
                 model = reporter.Run(progress => checkpoint is null
                     ? trainer.Fit(train, validation, progress, ct)
