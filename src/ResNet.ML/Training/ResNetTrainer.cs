@@ -88,7 +88,9 @@ public sealed class ResNetTrainer
         if (o.Channels is int wanted && o.Normalization is { } given && given.Mean.Length != 1 && given.Mean.Length != wanted)
             throw new ArgumentException($"Option Normalization has {given.Mean.Length} channel statistics for {wanted}-channel images.");
         int channels = train.Channels, height = train.Height, width = train.Width, classes = train.ClassNames.Count;
-        string fingerprint = Fingerprint(o, train, validation);
+        // Hashing the data costs one pass over it, paid only when a checkpoint is written or read.
+        bool hashData = o.CheckpointFolder is not null || checkpoint is not null;
+        string fingerprint = Fingerprint(o, train, validation, hashData);
 
         var session = TrainingSession.Create(o, channels, classes, height, width);
         var network = session.Network;
@@ -360,9 +362,11 @@ public sealed class ResNetTrainer
     }
 
     /// <summary>What must be equal for a checkpoint to continue this run: options that shape the trajectory, and the data's shape.</summary>
-    private static string Fingerprint(ResNetTrainerOptions o, IImageBatchSource train, IImageBatchSource? validation) =>
+    private static string Fingerprint(ResNetTrainerOptions o, IImageBatchSource train, IImageBatchSource? validation, bool hashData) =>
         JsonSerializer.Serialize(new SortedDictionary<string, string>
         {
+            ["TrainingData"] = hashData ? "content " + ContentHash(train) : "not hashed",
+            ["ValidationData"] = validation is null ? "none" : hashData ? "content " + ContentHash(validation) : "not hashed",
             ["Architecture"] = o.Architecture,
             ["Input"] = $"{train.Channels}x{train.Height}x{train.Width}",
             ["Classes"] = string.Join("|", train.ClassNames),
@@ -379,14 +383,32 @@ public sealed class ResNetTrainer
             ["InitialWeights"] = o.InitialWeights is null ? "none" : Path.GetFileName(o.InitialWeights) + $" frozen={o.FreezeBackboneEpochs}",
         });
 
+    /// <summary>The content hash of a source: its dataset's, or one in-order pass over a stream source's batches.</summary>
+    private static string ContentHash(IImageBatchSource source)
+    {
+        if (source is ImageDatasetSource ds) return ds.Dataset.ContentHash;
+        using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        int sample = source.Channels * source.Height * source.Width;
+        foreach (var b in source.ReadEpoch(0, 0, 256, training: false, seed: 0))
+        {
+            hash.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(b.Labels.AsSpan(0, b.Count)));
+            hash.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(b.Pixels.AsSpan(0, b.Count * sample)));
+        }
+        return Convert.ToHexString(hash.GetHashAndReset()).ToLowerInvariant();
+    }
+
     private static string DescribeMismatch(string saved, string current)
     {
         var a = JsonSerializer.Deserialize<Dictionary<string, string>>(saved) ?? [];
         var b = JsonSerializer.Deserialize<Dictionary<string, string>>(current) ?? [];
         var diff = b.Keys.Union(a.Keys).Where(k => a.GetValueOrDefault(k) != b.GetValueOrDefault(k))
-            .Select(k => $"{k} was {a.GetValueOrDefault(k, "unset")}, now {b.GetValueOrDefault(k, "unset")}").ToList();
+            .Select(k => k is "TrainingData" or "ValidationData" && a.ContainsKey(k) && b.ContainsKey(k)
+                ? $"{k} differs: the {(k == "TrainingData" ? "training" : "validation")} images or labels are not the ones the run was made with (same count, other content; hash {Short(a[k])} was saved, {Short(b[k])} is given)"
+                : $"{k} was {a.GetValueOrDefault(k, "unset")}, now {b.GetValueOrDefault(k, "unset")}").ToList();
         return $"The checkpoint belongs to a different run and cannot be resumed with these options and data: {string.Join("; ", diff)}.";
     }
+
+    private static string Short(string hash) => hash.Length > 20 ? hash[..20] + "…" : hash;
 
     private sealed class RunState
     {

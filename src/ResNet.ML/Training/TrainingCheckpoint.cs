@@ -11,12 +11,13 @@ namespace ResNet.ML.Training;
 /// draws, which the data pipeline derives from (seed, epoch, batch) rather than from a running generator), the running
 /// sums of the epoch in progress, early-stopping state, the metrics history, the model's normalization, and a
 /// fingerprint of the options and data it was made with. Stored as one safetensors file (tensors <c>model.*</c> and <c>optimizer.*</c>, the rest as JSON metadata)
-/// with a SHA-256 of the tensor bytes, so a damaged file is refused rather than half-loaded.
+/// with a SHA-256 of all of it (run state and tensors), so a damaged or edited file is refused rather than half-loaded.
 /// </summary>
 public sealed class TrainingCheckpoint
 {
     internal const string FormatName = "resnet.ml/checkpoint";
-    internal const int FormatVersion = 1;
+    // 2: the checksum covers the run state and every header field, not only the tensor bytes.
+    internal const int FormatVersion = 2;
     public const string FileName = "checkpoint.safetensors";
 
     internal CheckpointState State { get; init; } = null!;
@@ -49,8 +50,8 @@ public sealed class TrainingCheckpoint
             ["format"] = FormatName,
             ["version"] = FormatVersion.ToString(),
             ["state"] = JsonSerializer.Serialize(State, CheckpointJson.Options),
-            ["sha256"] = Hash(tensors),
         };
+        metadata[ChecksumKey] = Checksum(tensors, metadata);
         Safetensors.Write(output, tensors, metadata);
     }
 
@@ -64,8 +65,8 @@ public sealed class TrainingCheckpoint
             throw new InvalidDataException($"{source} is not a ResNet.ML training checkpoint (it is a safetensors file without checkpoint metadata; a weights file cannot be resumed from).");
         if (!metadata.TryGetValue("version", out var version) || version != FormatVersion.ToString())
             throw new InvalidDataException($"{source} is a checkpoint of format version {version}, this build reads version {FormatVersion}.");
-        if (!metadata.TryGetValue("sha256", out var hash) || hash != Hash(tensors))
-            throw new InvalidDataException($"{source} is corrupt: its tensor data does not match the checksum written with it.");
+        if (!metadata.TryGetValue(ChecksumKey, out var hash) || hash != Checksum(tensors, metadata))
+            throw new InvalidDataException($"{source} is corrupt: its contents (run state or tensors) do not match the checksum written with it.");
         FiniteWeights.ThrowIfNotFinite(tensors, source);
         CheckpointState? state;
         try { state = JsonSerializer.Deserialize<CheckpointState>(metadata.GetValueOrDefault("state", ""), CheckpointJson.Options); }
@@ -91,12 +92,27 @@ public sealed class TrainingCheckpoint
         catch (FileNotFoundException) { throw new FileNotFoundException($"Checkpoint '{path}' does not exist.", path); }
     }
 
-    private static string Hash(IEnumerable<SafetensorsTensor> tensors)
+    internal const string ChecksumKey = "sha256";
+
+    /// <summary>
+    /// SHA-256 of everything the file says but the checksum itself: each metadata entry (the run state included) and each
+    /// tensor's name, dtype, shape and bytes, in a fixed order. An edit anywhere (a resume step, a normalization mean)
+    /// is refused instead of silently skipping steps.
+    /// </summary>
+    internal static string Checksum(IEnumerable<SafetensorsTensor> tensors, IReadOnlyDictionary<string, string> metadata)
     {
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        void Text(string s) { sha.AppendData(System.Text.Encoding.UTF8.GetBytes(s)); sha.AppendData([0]); }
+        foreach (var (key, value) in metadata.Where(kv => kv.Key != ChecksumKey).OrderBy(kv => kv.Key, StringComparer.Ordinal))
+        {
+            Text(key);
+            Text(value);
+        }
         foreach (var t in tensors.OrderBy(t => t.Name, StringComparer.Ordinal))
         {
-            sha.AppendData(System.Text.Encoding.UTF8.GetBytes(t.Name));
+            Text(t.Name);
+            Text(t.Dtype);
+            Text(t.ShapeText);
             sha.AppendData(t.Bytes);
         }
         return Convert.ToHexString(sha.GetHashAndReset());
