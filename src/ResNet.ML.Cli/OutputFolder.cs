@@ -1,3 +1,5 @@
+using System.Security.Cryptography;
+using System.Text.Json;
 using ResNet.ML.Training;
 
 namespace ResNet.ML.Cli;
@@ -8,7 +10,10 @@ internal static class OutputFolder
     internal const string LockFileName = ".resnet-train.lock";
 
     /// <summary>What a run leaves in its output folder; <c>--overwrite</c> removes all of it before the new run starts.</summary>
-    internal static readonly string[] RunFiles = ["model.onnx", "model.safetensors", "metrics.json", Path.Combine("checkpoints", TrainingCheckpoint.FileName)];
+    internal static readonly string[] RunFiles = [ManifestName, "model.onnx", "model.safetensors", "metrics.json", Path.Combine("checkpoints", TrainingCheckpoint.FileName)];
+
+    /// <summary>Written last by a finished run: its id and the size and SHA-256 of each file it wrote.</summary>
+    internal const string ManifestName = "manifest.json";
 
     /// <summary>Creates <paramref name="folder"/> and proves it writable before hours of training, naming it when it is not.</summary>
     public static void EnsureWritable(string folder)
@@ -60,5 +65,46 @@ internal static class OutputFolder
         }
         if (File.Exists(checkpoint))
             throw new UsageException($"The output folder '{folder}' holds the checkpoint of an earlier run ('{checkpoint}'): continue it with --resume {checkpoint}, or replace that run with --overwrite.");
+    }
+
+    /// <summary>
+    /// Readies a locked folder for a run: temporaries of writes killed midway are removed, and the manifest goes, since
+    /// from now on the folder's files are being replaced and it no longer vouches for them.
+    /// </summary>
+    public static void StartRun(string folder)
+    {
+        AtomicFile.RemoveStaleTemporaries(folder);
+        AtomicFile.RemoveStaleTemporaries(Path.Combine(folder, "checkpoints"));
+        File.Delete(Path.Combine(folder, ManifestName));
+    }
+
+    /// <summary>model.onnx, model.safetensors and metrics.json, each atomically; a failure names its file and leaves the others.</summary>
+    public static void WriteDeliverables(string folder, TrainedModel model)
+    {
+        model.ExportOnnx(Path.Combine(folder, "model.onnx"));
+        model.SaveWeights(Path.Combine(folder, "model.safetensors"));
+        AtomicFile.Write(Path.Combine(folder, "metrics.json"), s => JsonSerializer.Serialize(s, model.History, new JsonSerializerOptions { WriteIndented = true }));
+    }
+
+    /// <summary>
+    /// The proof that the folder's files come from one run: a new run id and each file's size and SHA-256, written last.
+    /// A folder without it holds an unfinished or interrupted run; a file that does not match it was replaced since.
+    /// </summary>
+    public static void WriteManifest(string folder, bool withCheckpoint)
+    {
+        var files = new List<string> { "model.onnx", "model.safetensors", "metrics.json" };
+        if (withCheckpoint) files.Add(Path.Combine("checkpoints", TrainingCheckpoint.FileName));
+        var manifest = new
+        {
+            run_id = Guid.NewGuid().ToString("N"),
+            finished_utc = DateTime.UtcNow.ToString("O"),
+            files = files.Select(f =>
+            {
+                using var stream = File.OpenRead(Path.Combine(folder, f));
+                long bytes = stream.Length;
+                return new { name = f.Replace('\\', '/'), bytes, sha256 = Convert.ToHexString(SHA256.HashData(stream)).ToLowerInvariant() };
+            }).ToList(),
+        };
+        AtomicFile.Write(Path.Combine(folder, ManifestName), s => JsonSerializer.Serialize(s, manifest, new JsonSerializerOptions { WriteIndented = true }));
     }
 }

@@ -60,6 +60,7 @@ internal static class TrainCommand
             using var folderLock = OutputFolder.Lock(outputFolder);
             string? resumeFrom = p.GetValue(resume);
             OutputFolder.CheckPreviousRun(outputFolder, resumeFrom, p.GetValue(overwrite));
+            OutputFolder.StartRun(outputFolder);
             var kind = p.GetValue(optimizer);
             var options = new ResNetTrainerOptions
             {
@@ -101,23 +102,32 @@ internal static class TrainCommand
                        (validation is null ? (options.ValidationFraction > 0 ? $", {options.ValidationFraction:P0} held out for validation" : "") : $", validating on {validation.Count} images of {Markup(validation.Source)}") + ".");
             cli.Line($"{options.Epochs} epochs, batch {options.BatchSize}, {options.Optimizer} lr {options.LearningRate.ToString(CultureInfo.InvariantCulture)}, {options.Schedule} schedule, seed {options.Seed}, {(options.Threads == 0 ? Environment.ProcessorCount : options.Threads)} threads.");
 
-            var trainer = new ResNetTrainer(options);
+            // The model files are written before the final checkpoint: on a nearly full disk the model must be safe first.
+            TrainedModel? finished = null;
+            var trainer = new ResNetTrainer(options) { BeforeFinalCheckpoint = m => { OutputFolder.WriteDeliverables(outputFolder, m); finished = m; } };
             var started = DateTime.UtcNow;
             TrainedModel model;
+            bool checkpointWritten = true;
             using (var reporter = TrainingReporter.Create(cli))
             {
                 var checkpoint = resumeFrom is null ? null : TrainingCheckpoint.Load(resumeFrom);
-                model = reporter.Run(progress => checkpoint is null
-                    ? trainer.Fit(train, validation, progress, ct)
-                    : trainer.Resume(checkpoint, train, validation, progress, ct));
+                try
+                {
+                    model = reporter.Run(progress => checkpoint is null
+                        ? trainer.Fit(train, validation, progress, ct)
+                        : trainer.Resume(checkpoint, train, validation, progress, ct));
+                }
+                catch (IOException e) when (finished is not null)
+                {
+                    cli.Error.WriteLine($"warning: the model files are complete, but the final checkpoint was not written: {e.Message}");
+                    (model, checkpointWritten) = (finished, false);
+                }
             }
             var elapsed = DateTime.UtcNow - started;
+            OutputFolder.WriteManifest(outputFolder, checkpointWritten);
 
             string onnxPath = Path.Combine(outputFolder, "model.onnx");
             string weightsPath = Path.Combine(outputFolder, "model.safetensors");
-            model.ExportOnnx(onnxPath);
-            model.SaveWeights(weightsPath);
-            AtomicFile.Write(Path.Combine(outputFolder, "metrics.json"), s => JsonSerializer.Serialize(s, model.History, new JsonSerializerOptions { WriteIndented = true }));
 
             TrainingReporter.PrintHistory(cli, model.History);
             var last = model.History.LastOrDefault();

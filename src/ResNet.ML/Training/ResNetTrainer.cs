@@ -123,6 +123,7 @@ public sealed class ResNetTrainer
         var input = new Tensor(0, channels, height, width);
         int sample = channels * height * width;
         bool stopped = false;
+        TrainingCheckpoint? finalCheckpoint = null;
 
         for (; run.Epoch < o.Epochs && !stopped; run.Epoch++)
         {
@@ -193,10 +194,14 @@ public sealed class ResNetTrainer
             });
 
             // The checkpoint of a finished epoch points at the start of the next one.
+            bool last = stopped || run.Epoch + 1 >= o.Epochs;
             run.StartNextEpoch();
             run.Epoch++;
-            string? saved = SaveCheckpoint(session, run, fingerprint, normalization, train, progress);
+            var pending = BuildCheckpoint(session, run, fingerprint, normalization, train);
             run.Epoch--;
+            string? saved = null;
+            if (last && BeforeFinalCheckpoint is not null) finalCheckpoint = pending;
+            else saved = SaveCheckpoint(pending, progress);
             if (stopped && o.EarlyStopping!.RestoreBestWeights && run.BestWeights is { } best)
                 StateDict.Load(network, best, "The best epoch's weights");
             if (stopped)
@@ -206,8 +211,29 @@ public sealed class ResNetTrainer
         }
 
         SetBackboneFrozen(network, frozen: false);
-        return new TrainedModel(network, train.ClassNames.ToList(), normalization, height, width, run.History);
+        var model = new TrainedModel(network, train.ClassNames.ToList(), normalization, height, width, run.History);
+        if (BeforeFinalCheckpoint is { } deliver)
+        {
+            try { deliver(model); }
+            catch
+            {
+                // The deliverables failed (a full disk, say): still try to keep the finished run resumable.
+                try { SaveCheckpoint(finalCheckpoint, progress); } catch (IOException) { }
+                throw;
+            }
+            SaveCheckpoint(finalCheckpoint, progress);
+        }
+        return model;
     }
+
+    /// <summary>
+    /// Called with the finished model before the run's final checkpoint is written, to write what the run is for (an
+    /// exported model, say) first: the final checkpoint needs room for a second copy of the old one, and when the disk
+    /// is too full for it the model must already be safe. When the callback throws, the checkpoint is still attempted
+    /// and the callback's exception propagates; an exception from the checkpoint after a successful callback
+    /// propagates too (the callback's files are complete by then).
+    /// </summary>
+    public Action<TrainedModel>? BeforeFinalCheckpoint { get; set; }
 
     private TrainingDivergedException Diverged(RunState run, int step, double lr, string what)
     {
@@ -343,21 +369,29 @@ public sealed class ResNetTrainer
     /// <summary>Loads everything but the head (the last layer), which stays freshly initialized for the new class count.</summary>
     private static void LoadInitialWeights(Network network, string path) => ModelWeights.LoadBackbone(network, path);
 
-    private string? SaveCheckpoint(TrainingSession session, RunState run, string fingerprint, Normalization normalization,
-        IImageBatchSource train, IProgress<TrainingProgress>? progress)
+    private TrainingCheckpoint? BuildCheckpoint(TrainingSession session, RunState run, string fingerprint, Normalization normalization, IImageBatchSource train)
     {
         if (_options.CheckpointFolder is null) return null;
         var state = session.Optimizer.ExportState();
-        var checkpoint = new TrainingCheckpoint
+        return new TrainingCheckpoint
         {
             State = run.ToState(fingerprint, session.Network.Architecture, train, normalization, state.Kind, state.Step),
             ModelTensors = StateDict.ToTensors(session.Network),
             OptimizerState = state.Buffers,
             BestModelTensors = run.BestWeights ?? [],
         };
+    }
+
+    private string? SaveCheckpoint(TrainingSession session, RunState run, string fingerprint, Normalization normalization,
+        IImageBatchSource train, IProgress<TrainingProgress>? progress) =>
+        SaveCheckpoint(BuildCheckpoint(session, run, fingerprint, normalization, train), progress);
+
+    private string? SaveCheckpoint(TrainingCheckpoint? checkpoint, IProgress<TrainingProgress>? progress)
+    {
+        if (checkpoint is null || _options.CheckpointFolder is null) return null;
         string path = Path.Combine(_options.CheckpointFolder, TrainingCheckpoint.FileName);
         checkpoint.Save(path);
-        progress?.Report(new TrainingProgress { Phase = TrainingPhase.Checkpoint, EpochNumber = run.Epoch + 1, TotalEpochs = _options.Epochs, Step = run.StepInEpoch, CheckpointPath = path });
+        progress?.Report(new TrainingProgress { Phase = TrainingPhase.Checkpoint, EpochNumber = checkpoint.Epoch + 1, TotalEpochs = _options.Epochs, Step = checkpoint.StepInEpoch, CheckpointPath = path });
         return path;
     }
 
