@@ -116,6 +116,9 @@ public sealed class ResNetTrainer
             if (checkpoint.BestModelTensors.Count > 0) run.BestWeights = [.. checkpoint.BestModelTensors];
         }
 
+        // Batches come in source units and are normalized below: erasing must fill with what that maps to 0.
+        if (train is ImageDatasetSource { Augmentation.RandomErasing: not null } erasing) erasing.NormalizedLater(normalization);
+
         var stopwatch = new Stopwatch();
         int stepsPerEpoch = (train.Count + o.BatchSize - 1) / o.BatchSize;
         long totalSteps = (long)stepsPerEpoch * o.Epochs;
