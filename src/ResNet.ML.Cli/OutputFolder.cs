@@ -60,7 +60,7 @@ internal static class OutputFolder
         if (continuing) return;
         if (overwrite)
         {
-            foreach (var file in RunFiles) File.Delete(Path.Combine(folder, file));
+            foreach (var file in RunFiles.Select(f => Path.Combine(folder, f)).Where(File.Exists)) File.Delete(file);
             return;
         }
         if (File.Exists(checkpoint))

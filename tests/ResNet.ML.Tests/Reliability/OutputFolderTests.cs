@@ -29,6 +29,13 @@ public sealed class OutputFolderTests
     }
 
     [TestMethod]
+    public void Overwrite_OnAFolderWithoutARun_JustTrains()
+    {
+        var r = Run(TrainArgs(IdxFolder(), Training.TrainingTestData.TempFolder(), "--epochs", "1", "--overwrite"));
+        Assert.AreEqual(0, r.Code, r.Err);
+    }
+
+    [TestMethod]
     public void ASecondRunOnTheSameFolder_IsRefusedByTheLock_WhileTheFirstRuns()
     {
         string data = IdxFolder(), output = Training.TrainingTestData.TempFolder();
