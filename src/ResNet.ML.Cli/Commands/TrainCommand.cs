@@ -91,26 +91,32 @@ internal static class TrainCommand
                 InitialWeights = p.GetValue(initialWeights),
                 FreezeBackboneEpochs = p.GetValue(freeze),
             };
+            // Everything that can be checked without the data is checked before loading it.
+            TrainedModel? finished = null;
+            var trainer = new ResNetTrainer(options) { BeforeFinalCheckpoint = m => { OutputFolder.WriteDeliverables(outputFolder, m); finished = m; } };
+            TrainChecks.BeforeLoading(p.GetValue(imageSize), p.GetValue(channels));
+            var checkpoint = resumeFrom is null ? null : TrainingCheckpoint.Load(resumeFrom);
+            TrainChecks.WarnThreads(cli, options.Threads, checkpoint);
             ImageFolders.SkipBadImages = p.GetValue(skipBad);
             var load = new DataRequest(p.GetValue(imageSize), p.GetValue(channels));
             string? dataPath = p.GetValue(data);
             var train = dataPath is null ? DataLocator.EmbeddedDefault() : DataLocator.Load(dataPath, DataSplit.Train, load);
+            TrainChecks.RequestUsed(train, load.ImageSize, load.Channels);
             if (p.GetValue(limit) is int n) train = DataLocator.Limit(train, n);
             var validation = p.GetValue(validationData) is string v ? DataLocator.Load(v, DataSplit.Test, load) : null;
+            if (validation is not null) TrainChecks.RequestUsed(validation, load.ImageSize, load.Channels);
 
             cli.Markup($"Training [bold]{Markup(options.Architecture)}[/] on {Markup(train.Source)}: {train.Count} images of [[{train.Channels}, {train.Height}, {train.Width}]], {train.ClassCount} classes" +
                        (validation is null ? (options.ValidationFraction > 0 ? $", {options.ValidationFraction:P0} held out for validation" : "") : $", validating on {validation.Count} images of {Markup(validation.Source)}") + ".");
             cli.Line($"{options.Epochs} epochs, batch {options.BatchSize}, {options.Optimizer} lr {options.LearningRate.ToString(CultureInfo.InvariantCulture)}, {options.Schedule} schedule, seed {options.Seed}, {(options.Threads == 0 ? Environment.ProcessorCount : options.Threads)} threads.");
 
-            // The model files are written before the final checkpoint: on a nearly full disk the model must be safe first.
-            TrainedModel? finished = null;
-            var trainer = new ResNetTrainer(options) { BeforeFinalCheckpoint = m => { OutputFolder.WriteDeliverables(outputFolder, m); finished = m; } };
+            // The model files are written before the final checkpoint (BeforeFinalCheckpoint): on a nearly full disk the
+            // model must be safe first.
             var started = DateTime.UtcNow;
             TrainedModel model;
             bool checkpointWritten = true;
             using (var reporter = TrainingReporter.Create(cli))
             {
-                var checkpoint = resumeFrom is null ? null : TrainingCheckpoint.Load(resumeFrom);
                 try
                 {
                     model = reporter.Run(progress => checkpoint is null

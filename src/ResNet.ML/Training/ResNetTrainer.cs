@@ -378,7 +378,7 @@ public sealed class ResNetTrainer
         var state = session.Optimizer.ExportState();
         return new TrainingCheckpoint
         {
-            State = run.ToState(fingerprint, session.Network.Architecture, train, normalization, state.Kind, state.Step),
+            State = run.ToState(fingerprint, session.Network.Architecture, train, normalization, state.Kind, state.Step) with { Threads = _options.Threads > 0 ? _options.Threads : Environment.ProcessorCount },
             ModelTensors = StateDict.ToTensors(session.Network),
             OptimizerState = state.Buffers,
             BestModelTensors = run.BestWeights ?? [],

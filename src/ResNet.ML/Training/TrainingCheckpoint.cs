@@ -32,6 +32,8 @@ public sealed class TrainingCheckpoint
     public long GlobalStep => State.GlobalStep;
     public IReadOnlyList<EpochMetrics> History => State.History;
     public IReadOnlyList<string> ClassNames => State.ClassNames;
+    /// <summary>The engine threads the run used (null for checkpoints that predate it): another count gives a slightly different result.</summary>
+    public int? Threads => State.Threads;
 
     public void Write(Stream output) => Write(output, checkFinite: true);
 
@@ -141,6 +143,7 @@ internal sealed record CheckpointState
     public double? BestMetric { get; init; }
     public int EpochsWithoutImprovement { get; init; }
     public required List<EpochMetrics> History { get; init; }
+    public int? Threads { get; init; }
 }
 
 /// <summary>A <see cref="Data.Normalization"/> as plain JSON data.</summary>
