@@ -51,28 +51,29 @@ internal static class OutputFolder
 
     /// <summary>
     /// Refuses to start a run over another run's checkpoint unless it continues that checkpoint or <paramref name="overwrite"/>
-    /// says to replace it; with <paramref name="overwrite"/>, removes the old run's files so none of them outlives it.
+    /// says to replace it. Returns whether the earlier run's files are to be deleted (by <see cref="StartRun"/>, once
+    /// everything else has been checked: a typo in another option must not cost the earlier run).
     /// </summary>
-    public static void CheckPreviousRun(string folder, string? resumeFrom, bool overwrite)
+    public static bool CheckPreviousRun(string folder, string? resumeFrom, bool overwrite)
     {
         string checkpoint = Path.Combine(folder, "checkpoints", TrainingCheckpoint.FileName);
         bool continuing = resumeFrom is not null && string.Equals(Path.GetFullPath(resumeFrom), checkpoint, StringComparison.Ordinal);
-        if (continuing) return;
-        if (overwrite)
-        {
-            foreach (var file in RunFiles.Select(f => Path.Combine(folder, f)).Where(File.Exists)) File.Delete(file);
-            return;
-        }
+        if (continuing) return false;
+        if (overwrite) return true;
         if (File.Exists(checkpoint))
             throw new UsageException($"The output folder '{folder}' holds the checkpoint of an earlier run ('{checkpoint}'): continue it with --resume {checkpoint}, or replace that run with --overwrite.");
+        return false;
     }
 
     /// <summary>
-    /// Readies a locked folder for a run: temporaries of writes killed midway are removed, and the manifest goes, since
-    /// from now on the folder's files are being replaced and it no longer vouches for them.
+    /// Readies a locked folder for a run that is about to start: an earlier run's files go when it is replaced,
+    /// temporaries of writes killed midway are removed, and the manifest goes, since from now on the folder's files are
+    /// being replaced and it no longer vouches for them.
     /// </summary>
-    public static void StartRun(string folder)
+    public static void StartRun(string folder, bool replaceEarlierRun)
     {
+        if (replaceEarlierRun)
+            foreach (var file in RunFiles.Select(f => Path.Combine(folder, f)).Where(File.Exists)) File.Delete(file);
         AtomicFile.RemoveStaleTemporaries(folder);
         AtomicFile.RemoveStaleTemporaries(Path.Combine(folder, "checkpoints"));
         File.Delete(Path.Combine(folder, ManifestName));

@@ -59,8 +59,7 @@ internal static class TrainCommand
             OutputFolder.EnsureWritable(outputFolder);
             using var folderLock = OutputFolder.Lock(outputFolder);
             string? resumeFrom = p.GetValue(resume);
-            OutputFolder.CheckPreviousRun(outputFolder, resumeFrom, p.GetValue(overwrite));
-            OutputFolder.StartRun(outputFolder);
+            bool replaceEarlierRun = OutputFolder.CheckPreviousRun(outputFolder, resumeFrom, p.GetValue(overwrite));
             var kind = p.GetValue(optimizer);
             var options = new ResNetTrainerOptions
             {
@@ -112,6 +111,7 @@ internal static class TrainCommand
 
             // The model files are written before the final checkpoint (BeforeFinalCheckpoint): on a nearly full disk the
             // model must be safe first.
+            OutputFolder.StartRun(outputFolder, replaceEarlierRun);
             var started = DateTime.UtcNow;
             TrainedModel model;
             bool checkpointWritten = true;

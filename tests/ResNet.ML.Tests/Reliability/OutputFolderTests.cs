@@ -23,6 +23,12 @@ public sealed class OutputFolderTests
         StringAssert.Contains(again.Err, "--overwrite");
         CollectionAssert.AreEqual(before, File.ReadAllBytes(checkpoint), "the refused run touched the checkpoint");
 
+        // --overwrite with a mistake elsewhere is refused before anything of the earlier run is deleted.
+        var typo = Run(TrainArgs(data, output, "--epochs", "1", "--overwrite", "--random-erasing", "5"));
+        Assert.AreEqual(ResNetCli.ExitError, typo.Code);
+        CollectionAssert.AreEqual(before, File.ReadAllBytes(checkpoint), "a refused --overwrite deleted the earlier run");
+        Assert.IsTrue(File.Exists(Path.Combine(output, "manifest.json")) && File.Exists(Path.Combine(output, "model.onnx")));
+
         var replaced = Run(TrainArgs(data, output, "--epochs", "1", "--overwrite"));
         Assert.AreEqual(0, replaced.Code, replaced.Err);
         Assert.AreEqual(1, TrainingCheckpoint.Load(checkpoint).History.Count);
