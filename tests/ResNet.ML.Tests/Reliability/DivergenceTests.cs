@@ -130,6 +130,23 @@ public sealed class DivergenceTests
             StringAssert.Contains(e.ToString(), "layer1.0.conv1.weight", args[0]);
             StringAssert.Contains(e.ToString(), weights, args[0]);
         }
+
+        // The ONNX export of a diverged model (written around the exporter's check) is refused by predict and evaluate.
+        var good = TrainedModel.CreateInitialized(TinyArchitecture, 1, ["0", "1", "2"], 8, 8, seed: 1);
+        var proto = OnnxExporter.BuildModel(good.Network, good.OnnxOptions());
+        var init = proto.Graph.Initializer.First(t => t.DataType == 1 && t.RawData.Length >= 4);
+        var raw = init.RawData.ToByteArray();
+        BitConverter.GetBytes(float.NaN).CopyTo(raw, 0);
+        init.RawData = Google.Protobuf.ByteString.CopyFrom(raw);
+        string onnx = Path.Combine(TempFolder(), "model.onnx");
+        File.WriteAllBytes(onnx, Google.Protobuf.MessageExtensions.ToByteArray(proto));
+        foreach (var args in new[] { new[] { "predict", "--model", onnx, data }, ["evaluate", "--model", onnx, "--data", data, "--split", "Train"] })
+        {
+            var e = new StringWriter();
+            Assert.AreEqual(ResNetCli.ExitError, ResNetCli.Run(args, new StringWriter(), e), args[0]);
+            StringAssert.Contains(e.ToString(), init.Name, args[0]);
+            StringAssert.Contains(e.ToString(), onnx, args[0]);
+        }
     }
 
     private static TrainingCheckpoint Checkpoint(TrainedModel model) => new()
