@@ -45,7 +45,7 @@ internal static class OutputFolder
         }
         catch (IOException e) when (e is not FileNotFoundException and not DirectoryNotFoundException)
         {
-            throw new UsageException($"Another 'resnet train' is writing to the output folder '{folder}' (it holds the lock on '{path}'); wait for it to finish, or choose another --output.");
+            throw new UsageException($"Another 'resnet train' is writing to the output folder '{folder}' (it holds the lock on '{path}': {e.Message.TrimEnd('.')}); wait for it to finish, or choose another --output.");
         }
     }
 
