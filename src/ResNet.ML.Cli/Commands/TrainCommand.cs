@@ -90,7 +90,8 @@ internal static class TrainCommand
                 InitialWeights = p.GetValue(initialWeights),
                 FreezeBackboneEpochs = p.GetValue(freeze),
             };
-            // Everything that can be checked without the data is checked before loading it.
+            // Everything that can be checked without the data is checked before loading it. The model files are written
+            // before the final checkpoint (BeforeFinalCheckpoint): on a nearly full disk the model must be safe first.
             TrainedModel? finished = null;
             var trainer = new ResNetTrainer(options) { BeforeFinalCheckpoint = m => { OutputFolder.WriteDeliverables(outputFolder, m); finished = m; } };
             TrainChecks.BeforeLoading(p.GetValue(imageSize), p.GetValue(channels));
@@ -109,8 +110,6 @@ internal static class TrainCommand
                        (validation is null ? (options.ValidationFraction > 0 ? $", {options.ValidationFraction:P0} held out for validation" : "") : $", validating on {validation.Count} images of {Markup(validation.Source)}") + ".");
             cli.Line($"{options.Epochs} epochs, batch {options.BatchSize}, {options.Optimizer} lr {options.LearningRate.ToString(CultureInfo.InvariantCulture)}, {options.Schedule} schedule, seed {options.Seed}, {(options.Threads == 0 ? Environment.ProcessorCount : options.Threads)} threads.");
 
-            // The model files are written before the final checkpoint (BeforeFinalCheckpoint): on a nearly full disk the
-            // model must be safe first.
             OutputFolder.StartRun(outputFolder, replaceEarlierRun);
             var started = DateTime.UtcNow;
             TrainedModel model;
