@@ -32,10 +32,10 @@ internal static class EvaluateCommand
                 var dataset = DataLocator.Load(p.GetValue(data)!, p.GetValue(split), new DataRequest(predictor.Height, predictor.Channels));
                 if (dataset.Channels != predictor.Channels || dataset.Height != predictor.Height || dataset.Width != predictor.Width)
                     throw new UsageException($"The model takes [{predictor.Channels}, {predictor.Height}, {predictor.Width}] images, but {dataset.Source} holds [{dataset.Channels}, {dataset.Height}, {dataset.Width}].");
-                if (dataset.ClassCount > predictor.NumClasses)
-                    throw new UsageException($"{dataset.Source} has {dataset.ClassCount} classes, the model only {predictor.NumClasses}.");
+                // By name: a folder with only some of the model's classes numbers them from 0 in its own order.
+                var map = ClassMap.ByName(dataset.ClassNames, predictor.ClassNames, dataset.Source);
                 var accumulator = new EvaluationAccumulator(predictor.ClassNames);
-                var source = new ImageDatasetSource(dataset);
+                var source = ClassMap.Relabel(new ImageDatasetSource(dataset), map, predictor.ClassNames);
                 foreach (var b in source.ReadEpoch(0, 0, batch, training: false, seed: 0))
                 {
                     ct.ThrowIfCancellationRequested();

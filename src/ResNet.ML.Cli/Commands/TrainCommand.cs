@@ -1,5 +1,3 @@
-using System.Text;
-using ResNet.ML.Reporting;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
@@ -51,17 +49,21 @@ internal static class TrainCommand
         var backend = new Option<TrainingBackend>("--backend") { Description = "managed (this library's engine) or torchsharp (libtorch).", DefaultValueFactory = _ => TrainingBackend.Managed };
         var device = new Option<TrainingDevice>("--device") { Description = "auto (CUDA through TorchSharp when present, else --backend on the CPU), cpu or cuda.", DefaultValueFactory = _ => TrainingDevice.Auto };
         var skipBad = new Option<bool>("--skip-bad-images") { Description = "Leave out folder images that fail to decode (and say how many) instead of stopping." };
+        var overwrite = new Option<bool>("--overwrite") { Description = "Start a new run in an --output folder that holds an earlier run's checkpoint, deleting that run's files." };
 
         var command = new Command("train", "Train a ResNet and export it to ONNX.")
         {
             data, validationData, arch, epochs, batchSize, optimizer, lr, momentum, nesterov, weightDecay, schedule, warmup, smoothing,
-            augment, cropPadding, erasing, valFraction, patience, seed, threads, output, resume, checkpointEvery, imageSize, channels, initialWeights, freeze, limit, skipBad,
+            augment, cropPadding, erasing, valFraction, patience, seed, threads, output, resume, checkpointEvery, imageSize, channels, initialWeights, freeze, limit, skipBad, overwrite,
             backend, device,
         };
         command.SetAction(context.Guard((p, cli, ct) =>
         {
             string outputFolder = Path.GetFullPath(p.GetValue(output)!);
             OutputFolder.EnsureWritable(outputFolder);
+            using var folderLock = OutputFolder.Lock(outputFolder);
+            string? resumeFrom = p.GetValue(resume);
+            bool replaceEarlierRun = OutputFolder.CheckPreviousRun(outputFolder, resumeFrom, p.GetValue(overwrite));
             var kind = p.GetValue(optimizer);
             var options = new ResNetTrainerOptions
             {
@@ -94,39 +96,51 @@ internal static class TrainCommand
                 Backend = p.GetValue(backend),
                 Device = p.GetValue(device),
             };
+            // Everything that can be checked without the data is checked before loading it. The model files are written
+            // before the final checkpoint (BeforeFinalCheckpoint): on a nearly full disk the model must be safe first.
+            TrainedModel? finished = null;
+            var trainer = new ResNetTrainer(options) { BeforeFinalCheckpoint = m => { OutputFolder.WriteDeliverables(outputFolder, m); finished = m; } };
+            TrainChecks.BeforeLoading(p.GetValue(imageSize), p.GetValue(channels));
+            var checkpoint = resumeFrom is null ? null : TrainingCheckpoint.Load(resumeFrom);
+            TrainChecks.WarnThreads(cli, options.Threads, checkpoint);
             ImageFolders.SkipBadImages = p.GetValue(skipBad);
             var load = new DataRequest(p.GetValue(imageSize), p.GetValue(channels));
             string? dataPath = p.GetValue(data);
             var train = dataPath is null ? DataLocator.EmbeddedDefault() : DataLocator.Load(dataPath, DataSplit.Train, load);
+            TrainChecks.RequestUsed(train, load.ImageSize, load.Channels);
             if (p.GetValue(limit) is int n) train = DataLocator.Limit(train, n);
             var validation = p.GetValue(validationData) is string v ? DataLocator.Load(v, DataSplit.Test, load) : null;
+            if (validation is not null) TrainChecks.RequestUsed(validation, load.ImageSize, load.Channels);
 
             cli.Markup($"Training [bold]{Markup(options.Architecture)}[/] on {Markup(train.Source)}: {train.Count} images of [[{train.Channels}, {train.Height}, {train.Width}]], {train.ClassCount} classes" +
                        (validation is null ? (options.ValidationFraction > 0 ? $", {options.ValidationFraction:P0} held out for validation" : "") : $", validating on {validation.Count} images of {Markup(validation.Source)}") + ".");
             cli.Line($"{options.Epochs} epochs, batch {options.BatchSize}, {options.Optimizer} lr {options.LearningRate.ToString(CultureInfo.InvariantCulture)}, {options.Schedule} schedule, seed {options.Seed}, {(options.Threads == 0 ? Environment.ProcessorCount : options.Threads)} threads.");
 
-            var trainer = new ResNetTrainer(options);
             var (resolvedBackend, resolvedDevice, _) = TrainingRunners.Resolve(options);
             cli.Line($"Backend: {resolvedBackend} on {resolvedDevice}.");
+            OutputFolder.StartRun(outputFolder, replaceEarlierRun);
             var started = DateTime.UtcNow;
             TrainedModel model;
+            bool checkpointWritten = true;
             using (var reporter = TrainingReporter.Create(cli))
             {
-                string? resumeFrom = p.GetValue(resume);
-                var checkpoint = resumeFrom is null ? null : TrainingCheckpoint.Load(resumeFrom);
-                model = reporter.Run(progress => checkpoint is null
-                    ? trainer.Fit(train, validation, progress, ct)
-                    : trainer.Resume(checkpoint, train, validation, progress, ct));
+                try
+                {
+                    model = reporter.Run(progress => checkpoint is null
+                        ? trainer.Fit(train, validation, progress, ct)
+                        : trainer.Resume(checkpoint, train, validation, progress, ct));
+                }
+                catch (IOException e) when (finished is not null)
+                {
+                    cli.Error.WriteLine($"warning: the model files are complete, but the final checkpoint was not written: {e.Message}");
+                    (model, checkpointWritten) = (finished, false);
+                }
             }
             var elapsed = DateTime.UtcNow - started;
+            OutputFolder.WriteManifest(outputFolder, checkpointWritten);
 
             string onnxPath = Path.Combine(outputFolder, "model.onnx");
             string weightsPath = Path.Combine(outputFolder, "model.safetensors");
-            model.ExportOnnx(onnxPath);
-            model.SaveWeights(weightsPath);
-            AtomicFile.Write(Path.Combine(outputFolder, "metrics.json"), s => JsonSerializer.Serialize(s, model.History, new JsonSerializerOptions { WriteIndented = true }));
-            if (model.History.Count > 0)
-                AtomicFile.Write(Path.Combine(outputFolder, "training-curves.svg"), s => s.Write(Encoding.UTF8.GetBytes(TrainingCharts.CurvesSvg(model.History, $"{options.Architecture}: loss and accuracy per epoch"))));
 
             TrainingReporter.PrintHistory(cli, model.History);
             var last = model.History.LastOrDefault();

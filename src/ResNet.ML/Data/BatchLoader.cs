@@ -25,6 +25,13 @@ public sealed record BatchLoaderOptions
     public Normalization Normalization { get; init; } = Normalization.UnitRange;
 
     /// <summary>
+    /// The per-channel value random erasing writes, in output units; null: 0, the dataset mean once normalized. Set when
+    /// the output stays in source units (<see cref="Normalization.None"/>) and the consumer normalizes later, so that 0
+    /// after its normalization is what the erased pixels become.
+    /// </summary>
+    internal float[]? ErasingFill { get; init; }
+
+    /// <summary>
     /// Worker threads that decode and augment ahead of the consumer; 0 = do it on the consumer's thread. Batches come out
     /// identical for any value.
     /// </summary>
@@ -255,7 +262,7 @@ public sealed class BatchLoader
             _full = new Batch?[capacity];
             _partial = new Batch?[capacity];
             _ring = new (Batch?, ExceptionDispatchInfo?)[capacity];
-            Transform = new SampleTransform(owner._dataset, owner._options.Augmentation, owner._options.Normalization);
+            Transform = new SampleTransform(owner._dataset, owner._options.Augmentation, owner._options.Normalization, owner._options.ErasingFill);
             Space = new SemaphoreSlim(capacity, capacity);
         }
 

@@ -47,6 +47,34 @@ public abstract class ImageDataset
     /// <summary>Writes image <paramref name="index"/> as CHW floats (source units, 0..255 for built-in sources) into <paramref name="destination"/>.</summary>
     public abstract void ReadPixels(int index, Span<float> destination);
 
+    private string? _contentHash;
+
+    /// <summary>
+    /// A SHA-256 (hex) of the images and labels, with the shape and class names: computed on first use, then kept. A
+    /// checkpoint stores it, so a run is never resumed on other images that merely have the same count.
+    /// </summary>
+    public string ContentHash => _contentHash ??= ComputeContentHash();
+
+    private string ComputeContentHash()
+    {
+        using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        hash.AppendData(System.Text.Encoding.UTF8.GetBytes($"{Count} [{Channels}, {Height}, {Width}] {System.Text.Json.JsonSerializer.Serialize(ClassNames)}\n"));
+        AppendContent(hash);
+        return Convert.ToHexString(hash.GetHashAndReset()).ToLowerInvariant();
+    }
+
+    /// <summary>Feeds every label and pixel to <paramref name="hash"/>; stores with cheaper exact forms (raw bytes, encoded files) override it.</summary>
+    protected virtual void AppendContent(System.Security.Cryptography.IncrementalHash hash)
+    {
+        var pixels = new float[SampleSize];
+        for (int i = 0; i < Count; i++)
+        {
+            ReadPixels(i, pixels);
+            hash.AppendData(BitConverter.GetBytes(GetLabel(i)));
+            hash.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(pixels.AsSpan()));
+        }
+    }
+
     /// <summary>A new array of every label, in index order.</summary>
     public int[] GetLabels()
     {
@@ -156,6 +184,13 @@ public sealed class InMemoryImageDataset : ImageDataset
 
     public override int GetLabel(int index) => _labels[index];
 
+    protected override void AppendContent(System.Security.Cryptography.IncrementalHash hash)
+    {
+        hash.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(_labels.AsSpan()));
+        if (_bytes is not null) hash.AppendData(_bytes);
+        else hash.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(_floats.AsSpan()));
+    }
+
     public override void ReadPixels(int index, Span<float> destination)
     {
         CheckIndex(index);
@@ -202,6 +237,13 @@ internal sealed class SubsetImageDataset : ImageDataset
 
     public override int Count => _indices.Length;
     public override int GetLabel(int index) => _parent.GetLabel(_indices[index]);
+
+    // The parent's hash and the index map say exactly which images these are, without reading them again.
+    protected override void AppendContent(System.Security.Cryptography.IncrementalHash hash)
+    {
+        hash.AppendData(System.Text.Encoding.ASCII.GetBytes(_parent.ContentHash));
+        hash.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(_indices.AsSpan()));
+    }
     public override void ReadPixels(int index, Span<float> destination) => _parent.ReadPixels(_indices[index], destination);
 }
 

@@ -148,6 +148,12 @@ public sealed class Conv2d : Layer
         var gradInput = Tensor.Reuse(ref _gradInput, x.N, x.C, x.H, x.W);
         int parts = Engine.Parts(x.N);
         if (_weightGradParts.Length < parts) { _weightGradParts = new float[parts][]; _biasGradParts = new float[parts][]; }
+        // The partial sums belong to this thread, which adds them up below: see Engine.PartScratch.
+        for (int p = 0; p < parts; p++)
+        {
+            _weightGradParts[p] = Engine.PartScratch(0, p, OutChannels * ColumnRows);
+            _biasGradParts[p] = Engine.PartScratch(1, p, OutChannels);
+        }
         if (BackwardAsConvolution && inputGradient)
         {
             // W'[c, o, ky, kx] = W[o, c, k-1-ky, k-1-kx], packed as the weights of a Cout -> Cin convolution.
@@ -195,11 +201,9 @@ public sealed class Conv2d : Layer
         if (gradT is not null) Array.Clear(gradT, 0, DirectConv.OuterGradientLength(OutChannels, k));
         float[]? columns = pointwise || directWeight || outer ? null : Engine.Scratch(0, k * pixels);
         float[]? gradColumns = BackwardAsConvolution || !_inputGradient ? null : Engine.Scratch(1, k * pixels);
-        var weightGrad = Engine.Scratch(2, OutChannels * k);
+        var weightGrad = _weightGradParts[part]!;
         if (inner) Array.Clear(weightGrad, 0, OutChannels * k);   // the inner kernel accumulates into it; the outer one's result is transposed over it
-        var biasGrad = Engine.Scratch(3, OutChannels);
-        _weightGradParts[part] = weightGrad;
-        _biasGradParts[part] = biasGrad;
+        var biasGrad = _biasGradParts[part]!;
         var weight = Weight.Value.Data;
         fixed (float* px = x.Data, pdy = dy.Data, pdx = dx.Data, pwg = weightGrad, pflip = _packedFlipped, pgt = gradT)
         {

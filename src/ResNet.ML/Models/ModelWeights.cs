@@ -29,6 +29,7 @@ public static class ModelWeights
     {
         ArgumentNullException.ThrowIfNull(network);
         ArgumentNullException.ThrowIfNull(output);
+        FiniteWeights.ThrowIfNotFinite(network, "the weights");
         var meta = new Dictionary<string, string>
         {
             [FormatKey] = "pt",
@@ -44,23 +45,8 @@ public static class ModelWeights
     public static void Save(Network network, string path, IReadOnlyDictionary<string, string>? metadata = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        string full = Path.GetFullPath(path);
-        string dir = Path.GetDirectoryName(full) ?? ".";
-        Directory.CreateDirectory(dir);
-        string temp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
-            {
-                Save(network, stream, metadata);
-                stream.Flush(flushToDisk: true);
-            }
-            File.Move(temp, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temp)) File.Delete(temp);
-        }
+        FiniteWeights.ThrowIfNotFinite(network, $"'{Path.GetFullPath(path)}'");
+        Training.AtomicFile.Write(path, stream => Save(network, stream, metadata));
     }
 
     /// <summary>
@@ -202,6 +188,7 @@ public static class ModelWeights
         foreach (var t in tensors)
             if (!expected.Contains(t.Name) && !IsHead(t.Name))
                 errors.Add($"tensor '{t.Name}' is not part of this network");
+        if (errors.Count == 0) FiniteWeights.ThrowIfNotFinite(tensors.Where(t => expected.Contains(t.Name)), source);
         if (errors.Count > 0)
         {
             const int shown = 8;

@@ -31,24 +31,7 @@ public static class OnnxExporter
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         var model = BuildModel(network, options);   // fails on bad input before anything touches the disk
-        string full = Path.GetFullPath(path);
-        string folder = Path.GetDirectoryName(full) ?? ".";
-        Directory.CreateDirectory(folder);
-        string temp = Path.Combine(folder, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
-            {
-                model.WriteTo(stream);
-                stream.Flush(flushToDisk: true);
-            }
-            File.Move(temp, full, overwrite: true);
-        }
-        catch
-        {
-            try { File.Delete(temp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-            throw;
-        }
+        Training.AtomicFile.Write(path, model.WriteTo);
     }
 
     /// <summary>Writes the model as ONNX protobuf bytes to <paramref name="output"/>.</summary>
@@ -68,6 +51,7 @@ public static class OnnxExporter
         ArgumentNullException.ThrowIfNull(options);
         if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("ONNX raw tensor data is little-endian; exporting on a big-endian machine is not supported.");
         var classNames = Validate(network, options);
+        Models.FiniteWeights.ThrowIfNotFinite(network, "an ONNX model");
 
         var graph = new GraphBuilder(network.Architecture, options);
         string x = graph.Input(options.InputName, network.InputChannels, options.InputHeight, options.InputWidth, InputDoc(network, options));

@@ -91,6 +91,7 @@ public sealed class OnnxPredictor : IDisposable
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         string full = Path.GetFullPath(path);
         if (!File.Exists(full)) throw new FileNotFoundException($"The ONNX model '{full}' does not exist.", full);
+        using (var file = File.OpenRead(full)) ThrowIfNotFinite(file, $"'{full}'");
         return new OnnxPredictor(so => new InferenceSession(full, so), $"'{full}'", options);
     }
 
@@ -98,7 +99,29 @@ public sealed class OnnxPredictor : IDisposable
     public static OnnxPredictor FromBytes(byte[] model, OnnxPredictorOptions? options = null, string source = "the in-memory ONNX model")
     {
         ArgumentNullException.ThrowIfNull(model);
+        using (var bytes = new MemoryStream(model, writable: false)) ThrowIfNotFinite(bytes, source);
         return new OnnxPredictor(so => new InferenceSession(model, so), source, options);
+    }
+
+    /// <summary>
+    /// Refuses a model whose float initializers hold a NaN or infinity (the export of a diverged run): ONNX Runtime would
+    /// load it and score every image as NaN. Bytes that are not a ModelProto are left to ONNX Runtime's own message.
+    /// </summary>
+    private static void ThrowIfNotFinite(Stream model, string source)
+    {
+        Proto.ModelProto proto;
+        try { proto = Proto.ModelProto.Parser.ParseFrom(model); }
+        catch (Google.Protobuf.InvalidProtocolBufferException) { return; }
+        foreach (var t in proto.Graph?.Initializer ?? [])
+        {
+            if (t.DataType != (int)Proto.TensorProto.Types.DataType.Float) continue;
+            ReadOnlySpan<float> values = t.RawData.Length > 0
+                ? System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(t.RawData.Span)
+                : t.FloatData.ToArray();
+            int i = Tensors.TensorChecks.IndexOfNonFinite(values);
+            if (i >= 0)
+                throw new InvalidDataException($"{source} cannot be used: initializer '{t.Name}' holds {values[i]} at element {i}. It holds weights of a diverged run (NaN or infinity), which would score every image as NaN.");
+        }
     }
 
     /// <summary>Loads an ONNX model from a stream (read to its end); <paramref name="source"/> names it in error messages.</summary>

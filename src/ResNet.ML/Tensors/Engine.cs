@@ -79,6 +79,25 @@ public static class Engine
         return s;
     }
 
+    [ThreadStatic] private static float[]?[][]? t_partScratch;
+
+    /// <summary>
+    /// A scratch array for part <paramref name="part"/> of a parallel region, owned by the thread that starts the region
+    /// (grow-only, contents undefined). For results a region's parts leave for the caller to combine afterwards: a worker's
+    /// own <see cref="Scratch"/> may be taken by another caller's region as soon as this one ends, and parts run inline
+    /// (pool busy, nested call) all run on one thread, so neither may hold them.
+    /// </summary>
+    internal static float[] PartScratch(int slot, int part, int length)
+    {
+        var slots = t_partScratch ??= new float[]?[2][];
+        var parts = slots[slot] ??= [];
+        if (parts.Length <= part) Array.Resize(ref slots[slot], Math.Max(part + 1, 2 * parts.Length));
+        parts = slots[slot];
+        var s = parts[part];
+        if (s is null || s.Length < length) parts[part] = s = GC.AllocateUninitializedArray<float>(length, pinned: true);
+        return s;
+    }
+
     /// <summary>
     /// A small pool of background threads that wait for jobs; no allocation per job. Workers and the caller spin briefly
     /// before sleeping: a training step runs a hundred short parallel regions, and waking a sleeping thread for each

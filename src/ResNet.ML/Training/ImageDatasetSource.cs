@@ -28,6 +28,19 @@ public sealed class ImageDatasetSource : IImageBatchSource
     public int Width => Dataset.Width;
     public int Count => Dataset.Count;
 
+    private float[]? _erasingFill;
+
+    /// <summary>
+    /// Tells the source the normalization its consumer applies to the source-unit pixels it yields, so random erasing
+    /// fills with the value that normalization maps to 0 (the dataset mean), as <see cref="Data.Augmentation.RandomErasing"/> promises.
+    /// </summary>
+    internal void NormalizedLater(Normalization normalization)
+    {
+        var (a, b) = normalization.Affine(Channels);
+        _erasingFill = a.Select((m, c) => -b[c] / m).ToArray();
+        _loaders.Clear();
+    }
+
     public IEnumerable<ImageBatch> ReadEpoch(int epoch, int startBatch, int batchSize, bool training, int seed, CancellationToken cancellationToken = default)
     {
         if (!_loaders.TryGetValue((batchSize, training, seed), out var loader))
@@ -36,7 +49,7 @@ public sealed class ImageDatasetSource : IImageBatchSource
             loader = new BatchLoader(Dataset, new BatchLoaderOptions
             {
                 BatchSize = batchSize, Shuffle = training, Seed = (ulong)(uint)seed, Augmentation = training ? Augmentation : null,
-                Normalization = Normalization.None, Workers = Workers,
+                Normalization = Normalization.None, Workers = Workers, ErasingFill = _erasingFill,
             });
             _loaders[(batchSize, training, seed)] = loader;
         }

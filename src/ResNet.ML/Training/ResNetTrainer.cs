@@ -88,7 +88,9 @@ public sealed class ResNetTrainer
         if (o.Channels is int wanted && o.Normalization is { } given && given.Mean.Length != 1 && given.Mean.Length != wanted)
             throw new ArgumentException($"Option Normalization has {given.Mean.Length} channel statistics for {wanted}-channel images.");
         int channels = train.Channels, height = train.Height, width = train.Width, classes = train.ClassNames.Count;
-        string fingerprint = Fingerprint(o, train, validation);
+        // Hashing the data costs one pass over it, paid only when a checkpoint is written or read.
+        bool hashData = o.CheckpointFolder is not null || checkpoint is not null;
+        string fingerprint = Fingerprint(o, train, validation, hashData);
 
         var built = ModelBridge.Build(o.Architecture, channels, classes, height, width);
         ModelBridge.Initialize(built, o.Seed);
@@ -117,6 +119,9 @@ public sealed class ResNetTrainer
             if (checkpoint.BestModelTensors.Count > 0) run.BestWeights = [.. checkpoint.BestModelTensors];
         }
 
+        // Batches come in source units and are normalized below: erasing must fill with what that maps to 0.
+        if (train is ImageDatasetSource { Augmentation.RandomErasing: not null } erasing) erasing.NormalizedLater(normalization);
+
         var stopwatch = new Stopwatch();
         int stepsPerEpoch = (train.Count + o.BatchSize - 1) / o.BatchSize;
         long totalSteps = (long)stepsPerEpoch * o.Epochs;
@@ -124,6 +129,7 @@ public sealed class ResNetTrainer
         var input = new Tensor(0, channels, height, width);
         int sample = channels * height * width;
         bool stopped = false;
+        TrainingCheckpoint? finalCheckpoint = null;
 
         for (; run.Epoch < o.Epochs && !stopped; run.Epoch++)
         {
@@ -141,7 +147,16 @@ public sealed class ResNetTrainer
                 normalization.Apply(input);
 
                 double lr = schedule.At(run.GlobalStep);
-                var (loss, correct) = runner.TrainStep(input, batch.Labels, (float)lr, run.GlobalStep);
+                double loss;
+                int correct;
+                try { (loss, correct) = runner.TrainStep(input, batch.Labels, (float)lr, run.GlobalStep); }
+                catch (NonFiniteException) { throw Diverged(run, step, lr, "the loss became NaN or infinite"); }
+                // A loss can stay finite while an update overflows a weight or a BN statistic; scanning the weights costs
+                // well under 1 % of a step and stops the run at the step that broke, before anything is written. A runner
+                // with its own copy of the state (TorchSharp) is checked when that copy is pulled for a checkpoint, and
+                // the writers refuse non-finite tensors whatever trained them.
+                if (runner is Backends.ManagedTrainingRunner && FiniteWeights.FirstNonFinite(network) is var (tensor, index, value))
+                    throw Diverged(run, step, lr, $"the update left {value} in tensor '{tensor}' (element {index})");
 
                 run.EpochLossSum += loss * n;
                 run.EpochCorrect += correct;
@@ -188,10 +203,14 @@ public sealed class ResNetTrainer
             });
 
             // The checkpoint of a finished epoch points at the start of the next one.
+            bool last = stopped || run.Epoch + 1 >= o.Epochs;
             run.StartNextEpoch();
             run.Epoch++;
-            string? saved = SaveCheckpoint(runner, run, fingerprint, normalization, train, progress);
+            var pending = BuildCheckpoint(runner, run, fingerprint, normalization, train);
             run.Epoch--;
+            string? saved = null;
+            if (last && BeforeFinalCheckpoint is not null) finalCheckpoint = pending;
+            else saved = SaveCheckpoint(pending, progress);
             if (stopped && o.EarlyStopping!.RestoreBestWeights && run.BestWeights is { } best)
             {
                 StateDict.Load(network, best, "The best epoch's weights");
@@ -205,7 +224,35 @@ public sealed class ResNetTrainer
 
         runner.PullState();
         SetBackboneFrozen(network, frozen: false);
-        return new TrainedModel(network, train.ClassNames.ToList(), normalization, height, width, run.History);
+        var model = new TrainedModel(network, train.ClassNames.ToList(), normalization, height, width, run.History);
+        if (BeforeFinalCheckpoint is { } deliver)
+        {
+            try { deliver(model); }
+            catch
+            {
+                // The deliverables failed (a full disk, say): still try to keep the finished run resumable.
+                try { SaveCheckpoint(finalCheckpoint, progress); } catch (IOException) { }
+                throw;
+            }
+            SaveCheckpoint(finalCheckpoint, progress);
+        }
+        return model;
+    }
+
+    /// <summary>
+    /// Called with the finished model before the run's final checkpoint is written, to write what the run is for (an
+    /// exported model, say) first: the final checkpoint needs room for a second copy of the old one, and when the disk
+    /// is too full for it the model must already be safe. When the callback throws, the checkpoint is still attempted
+    /// and the callback's exception propagates; an exception from the checkpoint after a successful callback
+    /// propagates too (the callback's files are complete by then).
+    /// </summary>
+    public Action<TrainedModel>? BeforeFinalCheckpoint { get; set; }
+
+    private TrainingDivergedException Diverged(RunState run, int step, double lr, string what)
+    {
+        string? kept = _options.CheckpointFolder is { } folder && File.Exists(Path.Combine(folder, TrainingCheckpoint.FileName))
+            ? Path.Combine(folder, TrainingCheckpoint.FileName) : null;
+        return new TrainingDivergedException(kept, run.Epoch, step, run.GlobalStep + 1, lr, what);
     }
 
     /// <summary>Scores <paramref name="data"/> with the network in inference mode.</summary>
@@ -340,29 +387,39 @@ public sealed class ResNetTrainer
     /// <summary>Loads everything but the head (the last layer), which stays freshly initialized for the new class count.</summary>
     private static void LoadInitialWeights(Network network, string path) => ModelWeights.LoadBackbone(network, path);
 
-    private string? SaveCheckpoint(Backends.ITrainingRunner runner, RunState run, string fingerprint, Normalization normalization,
-        IImageBatchSource train, IProgress<TrainingProgress>? progress)
+    private TrainingCheckpoint? BuildCheckpoint(Backends.ITrainingRunner runner, RunState run, string fingerprint, Normalization normalization, IImageBatchSource train)
     {
         if (_options.CheckpointFolder is null) return null;
         runner.PullState();
         var state = runner.ExportOptimizerState();
-        var checkpoint = new TrainingCheckpoint
+        return new TrainingCheckpoint
         {
-            State = run.ToState(fingerprint, runner.Network.Architecture, train, normalization, state.Kind, state.Step),
+            State = run.ToState(fingerprint, runner.Network.Architecture, train, normalization, state.Kind, state.Step) with { Threads = _options.Threads > 0 ? _options.Threads : Environment.ProcessorCount },
             ModelTensors = StateDict.ToTensors(runner.Network),
             OptimizerState = state.Buffers,
             BestModelTensors = run.BestWeights ?? [],
         };
+    }
+
+    private string? SaveCheckpoint(Backends.ITrainingRunner runner, RunState run, string fingerprint, Normalization normalization,
+        IImageBatchSource train, IProgress<TrainingProgress>? progress) =>
+        SaveCheckpoint(BuildCheckpoint(runner, run, fingerprint, normalization, train), progress);
+
+    private string? SaveCheckpoint(TrainingCheckpoint? checkpoint, IProgress<TrainingProgress>? progress)
+    {
+        if (checkpoint is null || _options.CheckpointFolder is null) return null;
         string path = Path.Combine(_options.CheckpointFolder, TrainingCheckpoint.FileName);
         checkpoint.Save(path);
-        progress?.Report(new TrainingProgress { Phase = TrainingPhase.Checkpoint, EpochNumber = run.Epoch + 1, TotalEpochs = _options.Epochs, Step = run.StepInEpoch, CheckpointPath = path });
+        progress?.Report(new TrainingProgress { Phase = TrainingPhase.Checkpoint, EpochNumber = checkpoint.Epoch + 1, TotalEpochs = _options.Epochs, Step = checkpoint.StepInEpoch, CheckpointPath = path });
         return path;
     }
 
     /// <summary>What must be equal for a checkpoint to continue this run: options that shape the trajectory, and the data's shape.</summary>
-    private static string Fingerprint(ResNetTrainerOptions o, IImageBatchSource train, IImageBatchSource? validation) =>
+    private static string Fingerprint(ResNetTrainerOptions o, IImageBatchSource train, IImageBatchSource? validation, bool hashData) =>
         JsonSerializer.Serialize(new SortedDictionary<string, string>
         {
+            ["TrainingData"] = hashData ? "content " + ContentHash(train) : "not hashed",
+            ["ValidationData"] = validation is null ? "none" : hashData ? "content " + ContentHash(validation) : "not hashed",
             ["Architecture"] = o.Architecture,
             ["Input"] = $"{train.Channels}x{train.Height}x{train.Width}",
             ["Classes"] = string.Join("|", train.ClassNames),
@@ -379,14 +436,32 @@ public sealed class ResNetTrainer
             ["InitialWeights"] = o.InitialWeights is null ? "none" : Path.GetFileName(o.InitialWeights) + $" frozen={o.FreezeBackboneEpochs}",
         });
 
+    /// <summary>The content hash of a source: its dataset's, or one in-order pass over a stream source's batches.</summary>
+    private static string ContentHash(IImageBatchSource source)
+    {
+        if (source is ImageDatasetSource ds) return ds.Dataset.ContentHash;
+        using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        int sample = source.Channels * source.Height * source.Width;
+        foreach (var b in source.ReadEpoch(0, 0, 256, training: false, seed: 0))
+        {
+            hash.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(b.Labels.AsSpan(0, b.Count)));
+            hash.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(b.Pixels.AsSpan(0, b.Count * sample)));
+        }
+        return Convert.ToHexString(hash.GetHashAndReset()).ToLowerInvariant();
+    }
+
     private static string DescribeMismatch(string saved, string current)
     {
         var a = JsonSerializer.Deserialize<Dictionary<string, string>>(saved) ?? [];
         var b = JsonSerializer.Deserialize<Dictionary<string, string>>(current) ?? [];
         var diff = b.Keys.Union(a.Keys).Where(k => a.GetValueOrDefault(k) != b.GetValueOrDefault(k))
-            .Select(k => $"{k} was {a.GetValueOrDefault(k, "unset")}, now {b.GetValueOrDefault(k, "unset")}").ToList();
+            .Select(k => k is "TrainingData" or "ValidationData" && a.ContainsKey(k) && b.ContainsKey(k)
+                ? $"{k} differs: the {(k == "TrainingData" ? "training" : "validation")} images or labels are not the ones the run was made with (same count, other content; hash {Short(a[k])} was saved, {Short(b[k])} is given)"
+                : $"{k} was {a.GetValueOrDefault(k, "unset")}, now {b.GetValueOrDefault(k, "unset")}").ToList();
         return $"The checkpoint belongs to a different run and cannot be resumed with these options and data: {string.Join("; ", diff)}.";
     }
+
+    private static string Short(string hash) => hash.Length > 20 ? hash[..20] + "…" : hash;
 
     private sealed class RunState
     {
@@ -424,6 +499,22 @@ public sealed class ResNetTrainer
             History = [.. History],
         };
     }
+}
+
+/// <summary>
+/// Training stopped because a loss, gradient or weight became NaN or infinite (it diverged). Nothing of the diverged
+/// state was written; <see cref="CheckpointPath"/> is the last good checkpoint, when there is one.
+/// </summary>
+public sealed class TrainingDivergedException(string? checkpointPath, int epoch, int step, long globalStep, double learningRate, string what)
+    : Exception(
+        $"Training diverged at step {step} of epoch {epoch + 1} (step {globalStep} of the run): {what}. " +
+        $"The learning rate ({learningRate.ToString("G3", System.Globalization.CultureInfo.InvariantCulture)} at that step) is most likely too high; start again with a lower one. " +
+        (checkpointPath is null ? "No model or checkpoint was written." : $"No model was written; the last good checkpoint '{checkpointPath}' was kept."))
+{
+    public string? CheckpointPath { get; } = checkpointPath;
+    /// <summary>The 1-based step of the run at which a value first became non-finite.</summary>
+    public long GlobalStep { get; } = globalStep;
+    public double LearningRate { get; } = learningRate;
 }
 
 /// <summary>Training was canceled; <see cref="CheckpointPath"/> (when a checkpoint folder was set) resumes it.</summary>

@@ -42,15 +42,18 @@ public sealed class TrainedModel
     /// <summary>Per-epoch metrics of the run that made the model (empty for loaded models).</summary>
     public IReadOnlyList<EpochMetrics> History { get; }
 
-    /// <summary>Loss, top-1 and top-5 accuracy, per-class precision and recall and the confusion matrix on <paramref name="data"/>.</summary>
+    /// <summary>
+    /// Loss, top-1 and top-5 accuracy, per-class precision and recall and the confusion matrix on <paramref name="data"/>,
+    /// whose classes are matched to the model's by name (it may hold a subset of them; a class the model lacks is refused).
+    /// </summary>
     public EvaluationResult Evaluate(IImageBatchSource data, int batchSize = 128)
     {
         if (data.Channels != Channels || data.Height != Height || data.Width != Width)
             throw new ArgumentException($"The model takes [{Channels}, {Height}, {Width}] images, but the data holds [{data.Channels}, {data.Height}, {data.Width}].");
         if (data.Count == 0) throw new ArgumentException("The data to evaluate holds no images.");
-        if (!data.ClassNames.SequenceEqual(ClassNames))
-            throw new ArgumentException($"The data's classes ({string.Join(", ", data.ClassNames.Take(5))}...) are not the model's ({string.Join(", ", ClassNames.Take(5))}...).");
-        return ResNetTrainer.Evaluate(Network, Normalization, data, batchSize, ClassNames);
+        // By name, so data holding only some of the model's classes is scored against the right ones.
+        var relabeled = ClassMap.Relabel(data, ClassMap.ByName(data.ClassNames, ClassNames), ClassNames);
+        return ResNetTrainer.Evaluate(Network, Normalization, relabeled, batchSize, ClassNames);
     }
 
     /// <summary>Evaluates an <see cref="ImageDataset"/> (see <see cref="Evaluate(IImageBatchSource, int)"/>).</summary>

@@ -11,12 +11,13 @@ namespace ResNet.ML.Training;
 /// draws, which the data pipeline derives from (seed, epoch, batch) rather than from a running generator), the running
 /// sums of the epoch in progress, early-stopping state, the metrics history, the model's normalization, and a
 /// fingerprint of the options and data it was made with. Stored as one safetensors file (tensors <c>model.*</c> and <c>optimizer.*</c>, the rest as JSON metadata)
-/// with a SHA-256 of the tensor bytes, so a damaged file is refused rather than half-loaded.
+/// with a SHA-256 of all of it (run state and tensors), so a damaged or edited file is refused rather than half-loaded.
 /// </summary>
 public sealed class TrainingCheckpoint
 {
     internal const string FormatName = "resnet.ml/checkpoint";
-    internal const int FormatVersion = 1;
+    // 2: the checksum covers the run state and every header field, not only the tensor bytes.
+    internal const int FormatVersion = 2;
     public const string FileName = "checkpoint.safetensors";
 
     internal CheckpointState State { get; init; } = null!;
@@ -31,21 +32,28 @@ public sealed class TrainingCheckpoint
     public long GlobalStep => State.GlobalStep;
     public IReadOnlyList<EpochMetrics> History => State.History;
     public IReadOnlyList<string> ClassNames => State.ClassNames;
+    /// <summary>The engine threads the run used (null for checkpoints that predate it): another count gives a slightly different result.</summary>
+    public int? Threads => State.Threads;
 
-    public void Write(Stream output)
+    public void Write(Stream output) => Write(output, checkFinite: true);
+
+    /// <summary>Tests write a non-finite checkpoint with <paramref name="checkFinite"/> off, to prove the reader refuses it.</summary>
+    internal void Write(Stream output, bool checkFinite)
     {
         var tensors = ModelTensors.Select(t => t with { Name = "model." + t.Name })
             .Concat(BestModelTensors.Select(t => t with { Name = "best." + t.Name }))
             .Concat(OptimizerState.OrderBy(kv => kv.Key, StringComparer.Ordinal)
                 .Select(kv => SafetensorsTensor.FromFloats("optimizer." + kv.Key, kv.Value, kv.Value.Length)))
             .ToList();
+        // A checkpoint of a diverged run would replace the last good one and resume into NaN.
+        if (checkFinite) FiniteWeights.ThrowIfNotFinite(tensors, "a checkpoint", reading: false);
         var metadata = new Dictionary<string, string>
         {
             ["format"] = FormatName,
             ["version"] = FormatVersion.ToString(),
             ["state"] = JsonSerializer.Serialize(State, CheckpointJson.Options),
-            ["sha256"] = Hash(tensors),
         };
+        metadata[ChecksumKey] = Checksum(tensors, metadata);
         Safetensors.Write(output, tensors, metadata);
     }
 
@@ -59,8 +67,9 @@ public sealed class TrainingCheckpoint
             throw new InvalidDataException($"{source} is not a ResNet.ML training checkpoint (it is a safetensors file without checkpoint metadata; a weights file cannot be resumed from).");
         if (!metadata.TryGetValue("version", out var version) || version != FormatVersion.ToString())
             throw new InvalidDataException($"{source} is a checkpoint of format version {version}, this build reads version {FormatVersion}.");
-        if (!metadata.TryGetValue("sha256", out var hash) || hash != Hash(tensors))
-            throw new InvalidDataException($"{source} is corrupt: its tensor data does not match the checksum written with it.");
+        if (!metadata.TryGetValue(ChecksumKey, out var hash) || hash != Checksum(tensors, metadata))
+            throw new InvalidDataException($"{source} is corrupt: its contents (run state or tensors) do not match the checksum written with it.");
+        FiniteWeights.ThrowIfNotFinite(tensors, source);
         CheckpointState? state;
         try { state = JsonSerializer.Deserialize<CheckpointState>(metadata.GetValueOrDefault("state", ""), CheckpointJson.Options); }
         catch (JsonException e) { throw new InvalidDataException($"{source} is corrupt: its run state is not readable ({e.Message})."); }
@@ -85,12 +94,27 @@ public sealed class TrainingCheckpoint
         catch (FileNotFoundException) { throw new FileNotFoundException($"Checkpoint '{path}' does not exist.", path); }
     }
 
-    private static string Hash(IEnumerable<SafetensorsTensor> tensors)
+    internal const string ChecksumKey = "sha256";
+
+    /// <summary>
+    /// SHA-256 of everything the file says but the checksum itself: each metadata entry (the run state included) and each
+    /// tensor's name, dtype, shape and bytes, in a fixed order. An edit anywhere (a resume step, a normalization mean)
+    /// is refused instead of silently skipping steps.
+    /// </summary>
+    internal static string Checksum(IEnumerable<SafetensorsTensor> tensors, IReadOnlyDictionary<string, string> metadata)
     {
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        void Text(string s) { sha.AppendData(System.Text.Encoding.UTF8.GetBytes(s)); sha.AppendData([0]); }
+        foreach (var (key, value) in metadata.Where(kv => kv.Key != ChecksumKey).OrderBy(kv => kv.Key, StringComparer.Ordinal))
+        {
+            Text(key);
+            Text(value);
+        }
         foreach (var t in tensors.OrderBy(t => t.Name, StringComparer.Ordinal))
         {
-            sha.AppendData(System.Text.Encoding.UTF8.GetBytes(t.Name));
+            Text(t.Name);
+            Text(t.Dtype);
+            Text(t.ShapeText);
             sha.AppendData(t.Bytes);
         }
         return Convert.ToHexString(sha.GetHashAndReset());
@@ -119,6 +143,7 @@ internal sealed record CheckpointState
     public double? BestMetric { get; init; }
     public int EpochsWithoutImprovement { get; init; }
     public required List<EpochMetrics> History { get; init; }
+    public int? Threads { get; init; }
 }
 
 /// <summary>A <see cref="Data.Normalization"/> as plain JSON data.</summary>
@@ -167,6 +192,7 @@ internal static class StateDict
         }
         var extra = byName.Keys.FirstOrDefault(n => !names.Contains(n) && (skip is null || !skip(n)));
         if (extra is not null) throw new InvalidDataException($"{source} has a tensor '{extra}' that {network.Architecture} does not have.");
+        FiniteWeights.ThrowIfNotFinite(entries.Select(e => byName[e.Name]), source);
         foreach (var e in entries)
         {
             var t = byName[e.Name];

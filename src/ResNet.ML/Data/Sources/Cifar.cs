@@ -66,6 +66,8 @@ public static class Cifar
             for (int n = 0; ; n++)
             {
                 int got = DataStreams.ReadUpTo(input, labelBuffer, source, $"record {n}'s label");
+                // An empty batch file (a failed download or copy) would silently train on less data.
+                if (got == 0 && n == 0) throw new InvalidDataException($"{source} holds no images: the file is empty, where a {what} batch holds {record}-byte records.");
                 if (got == 0) break;
                 if (got < labelBytes)
                     throw new InvalidDataException($"{source} is truncated: record {n} ends after {got} bytes; {what} records are {record} bytes.");

@@ -32,7 +32,17 @@ public static class Idx
         int[] labelInts = new int[count];
         int maxLabel = 0;
         for (int i = 0; i < count; i++) { labelInts[i] = labelBytes[i]; maxLabel = Math.Max(maxLabel, labelBytes[i]); }
-        classNames ??= ImageDataset.NumberedClassNames(maxLabel + 1);
+        if (classNames is null)
+        {
+            // IDX files carry no class count: it is inferred from the labels, so a stray label (200 among 0..9) would
+            // silently make a 201-class model. Inferred classes must each have an image.
+            var present = new bool[maxLabel + 1];
+            foreach (int l in labelInts) present[l] = true;
+            int missing = Array.IndexOf(present, false);
+            if (missing >= 0)
+                throw new InvalidDataException($"{labelsSource} holds label {maxLabel} but no image of label {missing}: the labels do not number classes 0..{maxLabel} without gaps. A label is out of range, or pass the class names.");
+            classNames = ImageDataset.NumberedClassNames(maxLabel + 1);
+        }
         if (maxLabel >= classNames.Count)
             throw new InvalidDataException($"{labelsSource} holds label {maxLabel}, out of range for the {classNames.Count} class names given.");
         return ImageDataset.FromBytes(pixels, labelInts, 1, height, width, classNames, imagesSource);

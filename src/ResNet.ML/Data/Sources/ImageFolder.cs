@@ -61,6 +61,17 @@ public sealed class EncodedImageDataset : ImageDataset
 
     public override int GetLabel(int index) => _labels[index];
 
+    // The encoded bytes decide the pixels (with the size and resize mode hashed beside them): no decoding needed.
+    protected override void AppendContent(System.Security.Cryptography.IncrementalHash hash)
+    {
+        hash.AppendData(System.Text.Encoding.UTF8.GetBytes(_resize.ToString()));
+        for (int i = 0; i < Count; i++)
+        {
+            hash.AppendData(BitConverter.GetBytes(_labels[i]));
+            hash.AppendData(_bytes is not null ? _bytes[i] : File.ReadAllBytes(_names[i]));
+        }
+    }
+
     public override void ReadPixels(int index, Span<float> destination)
     {
         CheckIndex(index);

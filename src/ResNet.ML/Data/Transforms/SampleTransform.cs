@@ -11,11 +11,15 @@ internal sealed class SampleTransform
     private readonly ImageDataset _dataset;
     private readonly Augmentation? _augmentation;
     private readonly float[] _multiplier, _offset;
+    private readonly float[]? _erasingFill;
     private readonly float[] _pixels, _cropped;
     private readonly Resampler _resampler = new();
 
-    public SampleTransform(ImageDataset dataset, Augmentation? augmentation, Normalization normalization)
+    public SampleTransform(ImageDataset dataset, Augmentation? augmentation, Normalization normalization, float[]? erasingFill = null)
     {
+        if (erasingFill is not null && erasingFill.Length != dataset.Channels)
+            throw new ArgumentException($"{dataset.Source}: {erasingFill.Length} erasing values for {dataset.Channels} channels.");
+        _erasingFill = erasingFill;
         _dataset = dataset;
         _augmentation = augmentation;
         augmentation?.Validate(dataset.Height, dataset.Width);
@@ -85,7 +89,7 @@ internal sealed class SampleTransform
             && DrawErasingBox(erasing, h, w, rng) is var (ex, ey, ew, eh) && ew > 0)
             for (int ch = 0; ch < c; ch++)
                 for (int y = ey; y < ey + eh; y++)
-                    destination.Slice(ch * plane + y * w + ex, ew).Clear();
+                    destination.Slice(ch * plane + y * w + ex, ew).Fill(_erasingFill?[ch] ?? 0f);
     }
 
     /// <summary>torchvision's RandomErasing.get_params on an h × w image: (x, y, width, height), width 0 when no draw fits.</summary>
