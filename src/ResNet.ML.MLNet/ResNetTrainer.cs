@@ -128,8 +128,17 @@ public sealed class ResNetTrainer : IEstimator<ITransformer>
         /// <summary>Pretrained weights (safetensors, torchvision names) to start from; null trains from scratch. Default null.</summary>
         public string? InitialWeights;
 
-        /// <summary>With <see cref="InitialWeights"/>: train only the classification head for this many first epochs. Default 0.</summary>
+        /// <summary>With <see cref="InitialWeights"/> or <see cref="Pretrained"/>: train only the classification head for this many first epochs. Default 0.</summary>
         public int FreezeBackboneEpochs;
+
+        /// <summary>
+        /// Pretrained weights by name: <c>dnn-resnet18</c>, from the NuGet package Microsoft.ML.DnnImageFeaturizer.ResNet18
+        /// 0.23.1, which the app references. The architecture and preprocessing are the weights'; the head is new. Default null.
+        /// </summary>
+        public string? Pretrained;
+
+        /// <summary>Learning-rate multiplier once the backbone trains; null: 0.1 with <see cref="Pretrained"/>, 1 otherwise. Default null.</summary>
+        public float? FineTuneLearningRateFactor;
 
         /// <summary>Multiplier that brings raw pixels to [0, 1] before normalization. Default 1/255 (0-255 pixels).</summary>
         public float PixelScale = 1f / 255f;
@@ -289,6 +298,8 @@ public sealed class ResNetTrainer : IEstimator<ITransformer>
         CheckpointIntervalSteps = o.CheckpointIntervalSteps,
         InitialWeights = o.InitialWeights,
         FreezeBackboneEpochs = o.FreezeBackboneEpochs,
+        Pretrained = o.Pretrained,
+        FineTuneLearningRateFactor = o.FineTuneLearningRateFactor,
         PixelScale = o.PixelScale,
         Normalization = o.Normalization,
     };

@@ -40,17 +40,19 @@ internal static class TrainCommand
         var output = new Option<string>("--output", "-o") { Description = "Folder for model.onnx, model.safetensors, metrics.json and checkpoints/.", DefaultValueFactory = _ => "resnet-output" };
         var resume = new Option<string?>("--resume") { Description = "Continue from a checkpoint (run the same command with it added)." };
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Also checkpoint every N steps (0: at epoch ends and on Ctrl-C only).", DefaultValueFactory = _ => 0 };
-        var imageSize = new Option<int?>("--image-size") { Description = "Resize folder images to SxS (required for folders of mixed sizes)." };
+        var imageSize = new Option<int?>("--image-size") { Description = "Resize images to SxS (required for folders of mixed sizes; IDX and CIFAR images are resampled as read)." };
         var channels = new Option<int?>("--channels") { Description = "Decode folder images as 1 (grayscale) or 3 (RGB) channels." };
         var initialWeights = new Option<string?>("--initial-weights") { Description = "Pretrained safetensors weights (torchvision names) to start from; the head is replaced." };
-        var freeze = new Option<int>("--freeze-backbone-epochs") { Description = "With --initial-weights: train only the head for the first N epochs.", DefaultValueFactory = _ => 0 };
+        var freeze = new Option<int>("--freeze-backbone-epochs") { Description = "With --initial-weights or --pretrained: train only the head for the first N epochs (the backbone's batch norms on their running statistics).", DefaultValueFactory = _ => 0 };
+        var pretrained = new Option<string?>("--pretrained") { Description = "Start from pretrained ImageNet weights: dnn-resnet18 (NuGet package Microsoft.ML.DnnImageFeaturizer.ResNet18 0.23.1); sets the architecture and preprocessing, replaces the head. Images of at least 32x32." };
+        var fineTuneFactor = new Option<float?>("--fine-tune-lr-factor") { Description = "Learning-rate multiplier once the backbone trains (default 0.1 with --pretrained, else 1)." };
         var limit = new Option<int?>("--limit") { Description = "Use only the first N training images (quick trials)." };
         var skipBad = new Option<bool>("--skip-bad-images") { Description = "Leave out folder images that fail to decode (and say how many) instead of stopping." };
 
         var command = new Command("train", "Train a ResNet and export it to ONNX.")
         {
             data, validationData, arch, epochs, batchSize, optimizer, lr, momentum, nesterov, weightDecay, schedule, warmup, smoothing,
-            augment, cropPadding, erasing, valFraction, patience, seed, threads, output, resume, checkpointEvery, imageSize, channels, initialWeights, freeze, limit, skipBad,
+            augment, cropPadding, erasing, valFraction, patience, seed, threads, output, resume, checkpointEvery, imageSize, channels, initialWeights, freeze, pretrained, fineTuneFactor, limit, skipBad,
         };
         command.SetAction(context.Guard((p, cli, ct) =>
         {
@@ -85,6 +87,8 @@ internal static class TrainCommand
                 CheckpointIntervalSteps = p.GetValue(checkpointEvery),
                 InitialWeights = p.GetValue(initialWeights),
                 FreezeBackboneEpochs = p.GetValue(freeze),
+                Pretrained = p.GetValue(pretrained),
+                FineTuneLearningRateFactor = p.GetValue(fineTuneFactor),
             };
             ImageFolders.SkipBadImages = p.GetValue(skipBad);
             var load = new DataRequest(p.GetValue(imageSize), p.GetValue(channels));
@@ -93,11 +97,12 @@ internal static class TrainCommand
             if (p.GetValue(limit) is int n) train = DataLocator.Limit(train, n);
             var validation = p.GetValue(validationData) is string v ? DataLocator.Load(v, DataSplit.Test, load) : null;
 
-            cli.Markup($"Training [bold]{Markup(options.Architecture)}[/] on {Markup(train.Source)}: {train.Count} images of [[{train.Channels}, {train.Height}, {train.Width}]], {train.ClassCount} classes" +
+            var trainer = new ResNetTrainer(options);
+            string what = options.Pretrained is null ? options.Architecture : $"{options.Pretrained} ({trainer.Options.Architecture})";
+            cli.Markup($"Training [bold]{Markup(what)}[/] on {Markup(train.Source)}: {train.Count} images of [[{train.Channels}, {train.Height}, {train.Width}]], {train.ClassCount} classes" +
                        (validation is null ? (options.ValidationFraction > 0 ? $", {options.ValidationFraction:P0} held out for validation" : "") : $", validating on {validation.Count} images of {Markup(validation.Source)}") + ".");
             cli.Line($"{options.Epochs} epochs, batch {options.BatchSize}, {options.Optimizer} lr {options.LearningRate.ToString(CultureInfo.InvariantCulture)}, {options.Schedule} schedule, seed {options.Seed}, {(options.Threads == 0 ? Environment.ProcessorCount : options.Threads)} threads.");
 
-            var trainer = new ResNetTrainer(options);
             var started = DateTime.UtcNow;
             TrainedModel model;
             using (var reporter = TrainingReporter.Create(cli))

@@ -103,10 +103,13 @@ public sealed class PretrainedBackbone
     }
 
     /// <summary>Throws naming the size when an input is smaller than <see cref="MinimumInputSize"/>.</summary>
-    public void CheckInputSize(int height, int width)
+    public void CheckInputSize(int height, int width) => CheckInputSize(Name, height, width);
+
+    /// <summary>Throws naming the size when an input is too small for pretrained <paramref name="name"/>.</summary>
+    public static void CheckInputSize(string name, int height, int width)
     {
         if (height < MinimumInputSize || width < MinimumInputSize)
-            throw new ArgumentException($"Pretrained {Name} needs images of at least {MinimumInputSize}x{MinimumInputSize} (it halves the resolution five times); these are {height}x{width}: resize them when loading (e.g. --image-size 64).");
+            throw new ArgumentException($"Pretrained {Canonical(name)} needs images of at least {MinimumInputSize}x{MinimumInputSize} (it halves the resolution five times); these are {height}x{width}: resize them when loading (e.g. --image-size 64).");
     }
 
     /// <summary>

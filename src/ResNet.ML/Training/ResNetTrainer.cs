@@ -23,6 +23,7 @@ public sealed class ResNetTrainer
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         _options = options.Clone();
+        if (_options.Pretrained is { } pretrained) _options.Architecture = PretrainedBackbone.ArchitectureOf(pretrained);
     }
 
     public ResNetTrainerOptions Options => _options.Clone();
@@ -88,6 +89,9 @@ public sealed class ResNetTrainer
         if (o.Channels is int wanted && o.Normalization is { } given && given.Mean.Length != 1 && given.Mean.Length != wanted)
             throw new ArgumentException($"Option Normalization has {given.Mean.Length} channel statistics for {wanted}-channel images.");
         int channels = train.Channels, height = train.Height, width = train.Width, classes = train.ClassNames.Count;
+        if (o.Pretrained is not null) PretrainedBackbone.CheckInputSize(o.Pretrained, height, width);
+        // A resumed run has its weights in the checkpoint; only a fresh one reads the package's files.
+        var pretrained = o.Pretrained is null || checkpoint is not null ? null : PretrainedBackbone.Load(o.Pretrained);
         string fingerprint = Fingerprint(o, train, validation);
 
         var session = TrainingSession.Create(o, channels, classes, height, width);
@@ -98,7 +102,8 @@ public sealed class ResNetTrainer
         if (checkpoint is null)
         {
             if (o.InitialWeights is not null) LoadInitialWeights(network, o.InitialWeights);
-            normalization = o.Normalization ?? ComputeNormalization(train, o.PixelScale);
+            pretrained?.LoadInto(network);
+            normalization = o.Normalization ?? pretrained?.Normalization(channels) ?? ComputeNormalization(train, o.PixelScale);
             normalization.CheckChannels(channels);
         }
         else
@@ -118,6 +123,8 @@ public sealed class ResNetTrainer
         int stepsPerEpoch = (train.Count + o.BatchSize - 1) / o.BatchSize;
         long totalSteps = (long)stepsPerEpoch * o.Epochs;
         var schedule = EngineBridge.CreateSchedule(o, totalSteps);
+        // Once the backbone trains, the whole network follows the schedule scaled by the fine-tuning factor.
+        double Rate(long globalStep, int epoch) => schedule.At(globalStep) * (epoch >= o.FreezeBackboneEpochs ? o.FineTuneFactor : 1.0);
         var input = new Tensor(0, channels, height, width);
         int sample = channels * height * width;
         bool stopped = false;
@@ -137,7 +144,7 @@ public sealed class ResNetTrainer
                 batch.Pixels.AsSpan(0, n * sample).CopyTo(input.Data);
                 normalization.Apply(input);
 
-                double lr = schedule.At(run.GlobalStep);
+                double lr = Rate(run.GlobalStep, run.Epoch);
                 var (loss, correct) = session.TrainStep(input, batch.Labels, (float)lr, run.GlobalStep);
 
                 run.EpochLossSum += loss * n;
@@ -172,7 +179,7 @@ public sealed class ResNetTrainer
             double epochSeconds = run.EpochSeconds + stopwatch.Elapsed.TotalSeconds;
             EvaluationResult? val = validation is null ? null : Evaluate(network, normalization, validation, Math.Max(o.BatchSize, 64));
             var metrics = new EpochMetrics(run.Epoch + 1, run.EpochLossSum / run.EpochSeen, (double)run.EpochCorrect / run.EpochSeen,
-                val?.Loss, val?.Top1Accuracy, val?.Top5Accuracy, schedule.At(Math.Max(run.GlobalStep - 1, 0)),
+                val?.Loss, val?.Top1Accuracy, val?.Top5Accuracy, Rate(Math.Max(run.GlobalStep - 1, 0), run.Epoch),
                 epochSeconds, run.EpochSeen / Math.Max(epochSeconds, 1e-9));
             run.History.Add(metrics);
             stopped = UpdateEarlyStopping(run, metrics, network);
@@ -317,12 +324,19 @@ public sealed class ResNetTrainer
         return ++run.EpochsWithoutImprovement >= es.Patience;
     }
 
-    /// <summary>The head is the last layer (<c>fc</c>); freezing the backbone leaves only it trainable.</summary>
+    /// <summary>
+    /// The head is the last layer (<c>fc</c>); freezing the backbone leaves only it trainable, and its batch norms
+    /// normalize with their pretrained running statistics (eval mode) instead of drifting towards the new data's.
+    /// </summary>
     private static void SetBackboneFrozen(Network network, bool frozen)
     {
         var headParameters = network.Layers[^1].Parameters.ToHashSet();
         foreach (var p in network.Parameters) p.Trainable = !frozen || headParameters.Contains(p);
+        foreach (var bn in network.Layers.Take(network.Layers.Count - 1).SelectMany(l => new[] { l }.Concat(Descendants(l))).OfType<BatchNorm2d>())
+            bn.UseRunningStatistics = frozen;
     }
+
+    private static IEnumerable<Layer> Descendants(Layer layer) => layer.Children.SelectMany(c => new[] { c }.Concat(Descendants(c)));
 
     /// <summary>Loads everything but the head (the last layer), which stays freshly initialized for the new class count.</summary>
     private static void LoadInitialWeights(Network network, string path) => ModelWeights.LoadBackbone(network, path);
@@ -346,8 +360,9 @@ public sealed class ResNetTrainer
     }
 
     /// <summary>What must be equal for a checkpoint to continue this run: options that shape the trajectory, and the data's shape.</summary>
-    private static string Fingerprint(ResNetTrainerOptions o, IImageBatchSource train, IImageBatchSource? validation) =>
-        JsonSerializer.Serialize(new SortedDictionary<string, string>
+    private static string Fingerprint(ResNetTrainerOptions o, IImageBatchSource train, IImageBatchSource? validation)
+    {
+        var entries = new SortedDictionary<string, string>
         {
             ["Architecture"] = o.Architecture,
             ["Input"] = $"{train.Channels}x{train.Height}x{train.Width}",
@@ -363,7 +378,12 @@ public sealed class ResNetTrainer
             ["Normalization"] = o.Normalization?.ToString() ?? $"computed, scale {o.PixelScale:R}",
             ["Seed"] = o.Seed.ToString(),
             ["InitialWeights"] = o.InitialWeights is null ? "none" : Path.GetFileName(o.InitialWeights) + $" frozen={o.FreezeBackboneEpochs}",
-        });
+        };
+        // Only runs that have them carry these entries, so checkpoints written before they existed still resume.
+        if (o.Pretrained is not null) entries["Pretrained"] = $"{o.Pretrained} frozen={o.FreezeBackboneEpochs}";
+        if (o.FineTuneFactor != 1.0) entries["FineTuneLearningRateFactor"] = o.FineTuneFactor.ToString("R");
+        return JsonSerializer.Serialize(entries);
+    }
 
     private static string DescribeMismatch(string saved, string current)
     {
