@@ -22,7 +22,7 @@ internal static class TrainCommand
         var epochs = new Option<int>("--epochs") { Description = "Passes over the training data.", DefaultValueFactory = _ => DefaultEpochs };
         var batchSize = new Option<int>("--batch-size") { Description = "Images per step.", DefaultValueFactory = _ => DefaultBatchSize };
         var optimizer = new Option<OptimizerKind>("--optimizer") { Description = "SgdMomentum, Adam or AdamW.", DefaultValueFactory = _ => OptimizerKind.SgdMomentum };
-        var lr = new Option<float?>("--lr") { Description = "Peak learning rate (default 0.1 for SGD, 0.001 for Adam/AdamW)." };
+        var lr = new Option<float?>("--lr") { Description = "Peak learning rate (default 0.1 for SGD, 0.01 for SGD with --pretrained, 0.001 for Adam/AdamW)." };
         var momentum = new Option<float>("--momentum") { Description = "SGD momentum.", DefaultValueFactory = _ => 0.9f };
         var nesterov = new Option<bool>("--nesterov") { Description = "Nesterov momentum." };
         var weightDecay = new Option<float?>("--weight-decay") { Description = "Weight decay (default 5e-4 for SGD, 0.01 for AdamW, 0 for Adam)." };
@@ -65,7 +65,8 @@ internal static class TrainCommand
                 Epochs = p.GetValue(epochs),
                 BatchSize = p.GetValue(batchSize),
                 Optimizer = kind,
-                LearningRate = p.GetValue(lr) ?? (kind == OptimizerKind.SgdMomentum ? 0.1f : 0.001f),
+                // A new head on pretrained features (unnormalized, large) diverges at SGD's 0.1.
+                LearningRate = p.GetValue(lr) ?? (kind == OptimizerKind.SgdMomentum ? (p.GetValue(pretrained) is null ? 0.1f : 0.01f) : 0.001f),
                 Momentum = p.GetValue(momentum),
                 Nesterov = p.GetValue(nesterov),
                 WeightDecay = p.GetValue(weightDecay) ?? kind switch { OptimizerKind.SgdMomentum => 5e-4f, OptimizerKind.AdamW => 0.01f, _ => 0f },
