@@ -332,11 +332,8 @@ public sealed class ResNetTrainer
     {
         var headParameters = network.Layers[^1].Parameters.ToHashSet();
         foreach (var p in network.Parameters) p.Trainable = !frozen || headParameters.Contains(p);
-        foreach (var bn in network.Layers.Take(network.Layers.Count - 1).SelectMany(l => new[] { l }.Concat(Descendants(l))).OfType<BatchNorm2d>())
-            bn.UseRunningStatistics = frozen;
+        foreach (var bn in network.AllLayers.OfType<BatchNorm2d>()) bn.UseRunningStatistics = frozen;
     }
-
-    private static IEnumerable<Layer> Descendants(Layer layer) => layer.Children.SelectMany(c => new[] { c }.Concat(Descendants(c)));
 
     /// <summary>Loads everything but the head (the last layer), which stays freshly initialized for the new class count.</summary>
     private static void LoadInitialWeights(Network network, string path) => ModelWeights.LoadBackbone(network, path);

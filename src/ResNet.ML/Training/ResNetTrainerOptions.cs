@@ -141,7 +141,8 @@ public sealed class ResNetTrainerOptions
     /// the app references <c>Microsoft.ML.DnnImageFeaturizer.ResNet18</c> 0.23.1). The network is that architecture
     /// (leave <see cref="Architecture"/> at its default), starts from those weights with a new head for the data's
     /// classes, and takes the weights' preprocessing as its <see cref="Normalization"/> unless one is given. Images of at
-    /// least 32x32; grayscale images get the sum of the RGB stem filters. Null (default): no pretrained weights.
+    /// least 32x32; grayscale images get the sum of the RGB stem filters. With SGD, set <see cref="LearningRate"/> near
+    /// 0.01: a new head on the pretrained features (large, unnormalized) diverges at 0.1. Null (default): no pretrained weights.
     /// </summary>
     public string? Pretrained { get; set; }
 
