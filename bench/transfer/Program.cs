@@ -1,4 +1,4 @@
-// Run: dotnet run -c Release --project bench/transfer -- [--per-class 50,500] [--size 64] [--epochs 8] [--frozen 2]
+// Run: dotnet run -c Release --project bench/transfer -- [--per-class 50,500] [--size 64] [--epochs 8] [--frozen 2] (more: --help)
 // Few labels, from scratch or from dnn-resnet18: Fashion-MNIST with N labelled images per class (the first N of each
 // class in the official training split), upscaled, trained for the same epochs both ways, scored on the official
 // 10k test split. One line of results per run, as Markdown table rows.
@@ -12,7 +12,7 @@ string data = "/usr/share/datasets/fashion-mnist";
 int[] perClass = [50, 500];
 int size = 64, epochs = 8, frozen = 2, threads = 0, seed = 0;
 // Each start at its own rate: 0.1 suits a fresh ResNet; a new head on pretrained features (large, unnormalized) diverges at 0.1.
-float lrScratch = 0.1f, lrPretrained = 0.01f;
+float lrScratch = 0.1f, lrPretrained = 0.01f, fineTune = 0.1f;
 string[] modes = ["scratch", "pretrained"];
 for (int i = 0; i < args.Length; i++)
 {
@@ -29,8 +29,9 @@ for (int i = 0; i < args.Length; i++)
         case "--modes": modes = Next().Split(','); break;
         case "--lr-scratch": lrScratch = float.Parse(Next(), CultureInfo.InvariantCulture); break;
         case "--lr-pretrained": lrPretrained = float.Parse(Next(), CultureInfo.InvariantCulture); break;
+        case "--fine-tune-factor": fineTune = float.Parse(Next(), CultureInfo.InvariantCulture); break;
         default:
-            Console.Error.WriteLine("usage: [--data DIR] [--per-class 50,500] [--size 64] [--epochs 8] [--frozen 2] [--modes scratch,pretrained] [--lr-scratch 0.1] [--lr-pretrained 0.01] [--threads 0] [--seed 0]");
+            Console.Error.WriteLine("usage: [--data DIR] [--per-class 50,500] [--size 64] [--epochs 8] [--frozen 2] [--modes scratch,pretrained] [--lr-scratch 0.1] [--lr-pretrained 0.01] [--fine-tune-factor 0.1] [--threads 0] [--seed 0]");
             return 2;
     }
 }
@@ -53,6 +54,7 @@ foreach (int n in perClass)
             Architecture = PretrainedBackbone.ArchitectureOf(PretrainedBackbone.DnnResNet18),
             Pretrained = pretrained ? PretrainedBackbone.DnnResNet18 : null,
             FreezeBackboneEpochs = pretrained ? frozen : 0,
+            FineTuneLearningRateFactor = pretrained ? fineTune : null,
             Epochs = epochs,
             BatchSize = 64,
             LearningRate = pretrained ? lrPretrained : lrScratch,
@@ -67,7 +69,7 @@ foreach (int n in perClass)
         var model = new ResNetTrainer(options).Fit(subset, progress: new Progress(mode, n));
         double minutes = clock.Elapsed.TotalMinutes;
         var result = model.Evaluate(test, batchSize: 200);
-        string start = pretrained ? $"dnn-resnet18, lr {lrPretrained}: {frozen} epochs head only, then all at 0.1x" : $"from scratch, lr {lrScratch}";
+        string start = pretrained ? $"dnn-resnet18, lr {lrPretrained}: {frozen} epochs head only, then all at {fineTune}x" : $"from scratch, lr {lrScratch}";
         Console.WriteLine($"| {n} ({picked.Length} images) | {start} | {epochs} | {result.Top1Accuracy:P2} | {minutes:F1} min |");
     }
 }
