@@ -32,6 +32,13 @@ internal static class DataLocator
     /// </summary>
     public static ImageDataset Load(string path, DataSplit split, DataRequest request)
     {
+        var data = LoadAsStored(path, split, request);
+        // Folders are resized while decoding; IDX and CIFAR images are resampled as they are read.
+        return request.ImageSize is int size ? ResizedImageDataset.To(data, size, size) : data;
+    }
+
+    private static ImageDataset LoadAsStored(string path, DataSplit split, DataRequest request)
+    {
         if (File.Exists(path))
             throw new ArgumentException($"--data '{path}' is a file; give the folder that holds the dataset (IDX files, CIFAR batches, or one subfolder per class).");
         if (!Directory.Exists(path)) throw new DirectoryNotFoundException($"Data folder '{path}' does not exist.");

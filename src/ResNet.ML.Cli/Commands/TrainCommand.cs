@@ -23,7 +23,7 @@ internal static class TrainCommand
         var epochs = new Option<int>("--epochs") { Description = "Passes over the training data.", DefaultValueFactory = _ => DefaultEpochs };
         var batchSize = new Option<int>("--batch-size") { Description = "Images per step.", DefaultValueFactory = _ => DefaultBatchSize };
         var optimizer = new Option<OptimizerKind>("--optimizer") { Description = "SgdMomentum, Adam or AdamW.", DefaultValueFactory = _ => OptimizerKind.SgdMomentum };
-        var lr = new Option<float?>("--lr") { Description = "Peak learning rate (default 0.1 for SGD, 0.001 for Adam/AdamW)." };
+        var lr = new Option<float?>("--lr") { Description = "Peak learning rate (default 0.1 for SGD, 0.01 for SGD with --pretrained, 0.001 for Adam/AdamW)." };
         var momentum = new Option<float>("--momentum") { Description = "SGD momentum.", DefaultValueFactory = _ => 0.9f };
         var nesterov = new Option<bool>("--nesterov") { Description = "Nesterov momentum." };
         var weightDecay = new Option<float?>("--weight-decay") { Description = "Weight decay (default 5e-4 for SGD, 0.01 for AdamW, 0 for Adam)." };
@@ -41,10 +41,12 @@ internal static class TrainCommand
         var output = new Option<string>("--output", "-o") { Description = "Folder for model.onnx, model.safetensors, metrics.json, training-curves.svg and checkpoints/.", DefaultValueFactory = _ => "resnet-output" };
         var resume = new Option<string?>("--resume") { Description = "Continue from a checkpoint (run the same command with it added)." };
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Also checkpoint every N steps (0: at epoch ends and on Ctrl-C only).", DefaultValueFactory = _ => 0 };
-        var imageSize = new Option<int?>("--image-size") { Description = "Resize folder images to SxS (required for folders of mixed sizes)." };
+        var imageSize = new Option<int?>("--image-size") { Description = "Resize images to SxS (required for folders of mixed sizes; IDX and CIFAR images are resampled as read)." };
         var channels = new Option<int?>("--channels") { Description = "Decode folder images as 1 (grayscale) or 3 (RGB) channels." };
         var initialWeights = new Option<string?>("--initial-weights") { Description = "Pretrained safetensors weights (torchvision names) to start from; the head is replaced." };
-        var freeze = new Option<int>("--freeze-backbone-epochs") { Description = "With --initial-weights: train only the head for the first N epochs.", DefaultValueFactory = _ => 0 };
+        var freeze = new Option<int>("--freeze-backbone-epochs") { Description = "With --initial-weights or --pretrained: train only the head for the first N epochs (the backbone's batch norms on their running statistics).", DefaultValueFactory = _ => 0 };
+        var pretrained = new Option<string?>("--pretrained") { Description = "Start from pretrained ImageNet weights: dnn-resnet18 (NuGet package Microsoft.ML.DnnImageFeaturizer.ResNet18 0.23.1); sets the architecture and preprocessing, replaces the head. Images of at least 32x32." };
+        var fineTuneFactor = new Option<float?>("--fine-tune-lr-factor") { Description = "Learning-rate multiplier once the backbone trains (default 0.1 with --pretrained, else 1)." };
         var limit = new Option<int?>("--limit") { Description = "Use only the first N training images (quick trials)." };
         var backend = new Option<TrainingBackend>("--backend") { Description = "managed (this library's engine) or torchsharp (libtorch).", DefaultValueFactory = _ => TrainingBackend.Managed };
         var device = new Option<TrainingDevice>("--device") { Description = "auto (CUDA through TorchSharp when present, else --backend on the CPU), cpu or cuda.", DefaultValueFactory = _ => TrainingDevice.Auto };
@@ -54,7 +56,7 @@ internal static class TrainCommand
         var command = new Command("train", "Train a ResNet and export it to ONNX.")
         {
             data, validationData, arch, epochs, batchSize, optimizer, lr, momentum, nesterov, weightDecay, schedule, warmup, smoothing,
-            augment, cropPadding, erasing, valFraction, patience, seed, threads, output, resume, checkpointEvery, imageSize, channels, initialWeights, freeze, limit, skipBad, overwrite,
+            augment, cropPadding, erasing, valFraction, patience, seed, threads, output, resume, checkpointEvery, imageSize, channels, initialWeights, freeze, pretrained, fineTuneFactor, limit, skipBad, overwrite,
             backend, device,
         };
         command.SetAction(context.Guard((p, cli, ct) =>
@@ -71,7 +73,8 @@ internal static class TrainCommand
                 Epochs = p.GetValue(epochs),
                 BatchSize = p.GetValue(batchSize),
                 Optimizer = kind,
-                LearningRate = p.GetValue(lr) ?? (kind == OptimizerKind.SgdMomentum ? 0.1f : 0.001f),
+                // A new head on pretrained features (unnormalized, large) diverges at SGD's 0.1.
+                LearningRate = p.GetValue(lr) ?? (kind == OptimizerKind.SgdMomentum ? (p.GetValue(pretrained) is null ? 0.1f : 0.01f) : 0.001f),
                 Momentum = p.GetValue(momentum),
                 Nesterov = p.GetValue(nesterov),
                 WeightDecay = p.GetValue(weightDecay) ?? kind switch { OptimizerKind.SgdMomentum => 5e-4f, OptimizerKind.AdamW => 0.01f, _ => 0f },
@@ -95,6 +98,8 @@ internal static class TrainCommand
                 FreezeBackboneEpochs = p.GetValue(freeze),
                 Backend = p.GetValue(backend),
                 Device = p.GetValue(device),
+                Pretrained = p.GetValue(pretrained),
+                FineTuneLearningRateFactor = p.GetValue(fineTuneFactor),
             };
             // Everything that can be checked without the data is checked before loading it. The model files are written
             // before the final checkpoint (BeforeFinalCheckpoint): on a nearly full disk the model must be safe first.
@@ -112,7 +117,8 @@ internal static class TrainCommand
             var validation = p.GetValue(validationData) is string v ? DataLocator.Load(v, DataSplit.Test, load) : null;
             if (validation is not null) TrainChecks.RequestUsed(validation, load.ImageSize, load.Channels);
 
-            cli.Markup($"Training [bold]{Markup(options.Architecture)}[/] on {Markup(train.Source)}: {train.Count} images of [[{train.Channels}, {train.Height}, {train.Width}]], {train.ClassCount} classes" +
+            string what = options.Pretrained is null ? options.Architecture : $"{options.Pretrained} ({trainer.Options.Architecture})";
+            cli.Markup($"Training [bold]{Markup(what)}[/] on {Markup(train.Source)}: {train.Count} images of [[{train.Channels}, {train.Height}, {train.Width}]], {train.ClassCount} classes" +
                        (validation is null ? (options.ValidationFraction > 0 ? $", {options.ValidationFraction:P0} held out for validation" : "") : $", validating on {validation.Count} images of {Markup(validation.Source)}") + ".");
             cli.Line($"{options.Epochs} epochs, batch {options.BatchSize}, {options.Optimizer} lr {options.LearningRate.ToString(CultureInfo.InvariantCulture)}, {options.Schedule} schedule, seed {options.Seed}, {(options.Threads == 0 ? Environment.ProcessorCount : options.Threads)} threads.");
 

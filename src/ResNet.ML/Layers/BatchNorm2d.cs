@@ -29,6 +29,12 @@ public sealed class BatchNorm2d : Layer
     public Tensor RunningVar { get; }
     public long NumBatchesTracked { get; set; }
 
+    /// <summary>
+    /// PyTorch's <c>bn.eval()</c> inside a training pass: normalize with the running statistics and leave them as they
+    /// are, so a frozen pretrained backbone keeps computing what it was trained to while a new head learns on top.
+    /// </summary>
+    public bool UseRunningStatistics { get; set; }
+
     public override IEnumerable<Parameter> Parameters => [Weight, Bias];
 
     public override IEnumerable<StateEntry> State =>
@@ -59,6 +65,7 @@ public sealed class BatchNorm2d : Layer
     {
         OutputShape(input.C, input.H, input.W);
         long perChannel = (long)input.N * input.H * input.W;
+        training &= !UseRunningStatistics;
         if (training && perChannel <= 1)
             throw new ShapeException($"BatchNorm2d '{Name}' needs more than one value per channel to train, but its input is {input.Shape}: use a batch larger than 1.");
         if (residual is not null && !residual.SameShape(input))

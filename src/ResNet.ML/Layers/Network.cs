@@ -88,8 +88,11 @@ public sealed class Network
     {
         var g = gradLogits;
         int i = Layers.Count - 1;
-        while (i > 0) i = BackwardStep(i, ref g) - 1;
-        if (i < 0) return;
+        // Layers before the first one with a trainable parameter (a frozen backbone) need no gradient at all.
+        int first = 0;
+        while (first < Layers.Count && !Layers[first].Parameters.Any(p => p.Trainable)) first++;
+        while (i > 0 && i >= first) i = BackwardStep(i, ref g) - 1;
+        if (i < first) return;
         if (Layers[0] is Conv2d stem) stem.BackwardParametersOnly(g);
         else Layers[0].Backward(g);
     }

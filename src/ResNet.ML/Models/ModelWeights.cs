@@ -102,6 +102,10 @@ public static class ModelWeights
         return LoadBackbone(network, stream, path, adaptInputChannels);
     }
 
+    /// <summary>Loads a backbone from tensors already in memory (an imported model, say); see <see cref="LoadBackbone(Network, Stream, string, bool)"/>.</summary>
+    internal static void LoadBackbone(Network network, IReadOnlyList<SafetensorsTensor> tensors, string source, bool adaptInputChannels) =>
+        Apply(network, tensors, source, skipHead: true, adaptInputChannels);
+
     /// <summary>
     /// Builds the network a ResNet.ML weights file describes (its <c>architecture</c>, <c>input_channels</c> and
     /// <c>num_classes</c> metadata, as <see cref="Save(Network, Stream, IReadOnlyDictionary{string, string}?)"/> writes

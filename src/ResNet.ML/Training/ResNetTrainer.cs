@@ -23,6 +23,7 @@ public sealed class ResNetTrainer
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         _options = options.Clone();
+        if (_options.Pretrained is { } pretrained) _options.Architecture = PretrainedBackbone.ArchitectureOf(pretrained);
     }
 
     public ResNetTrainerOptions Options => _options.Clone();
@@ -88,6 +89,9 @@ public sealed class ResNetTrainer
         if (o.Channels is int wanted && o.Normalization is { } given && given.Mean.Length != 1 && given.Mean.Length != wanted)
             throw new ArgumentException($"Option Normalization has {given.Mean.Length} channel statistics for {wanted}-channel images.");
         int channels = train.Channels, height = train.Height, width = train.Width, classes = train.ClassNames.Count;
+        if (o.Pretrained is not null) PretrainedBackbone.CheckInputSize(o.Pretrained, height, width);
+        // A resumed run has its weights in the checkpoint; only a fresh one reads the package's files.
+        var pretrained = o.Pretrained is null || checkpoint is not null ? null : PretrainedBackbone.Load(o.Pretrained);
         // Hashing the data costs one pass over it, paid only when a checkpoint is written or read.
         bool hashData = o.CheckpointFolder is not null || checkpoint is not null;
         string fingerprint = Fingerprint(o, train, validation, hashData);
@@ -101,8 +105,10 @@ public sealed class ResNetTrainer
         Normalization normalization;
         if (checkpoint is null)
         {
-            if (o.InitialWeights is not null) { LoadInitialWeights(network, o.InitialWeights); runner.PushState(); }
-            normalization = o.Normalization ?? ComputeNormalization(train, o.PixelScale);
+            if (o.InitialWeights is not null) LoadInitialWeights(network, o.InitialWeights);
+            pretrained?.LoadInto(network);
+            if (o.InitialWeights is not null || pretrained is not null) runner.PushState();
+            normalization = o.Normalization ?? pretrained?.Normalization(channels) ?? ComputeNormalization(train, o.PixelScale);
             normalization.CheckChannels(channels);
         }
         else
@@ -126,6 +132,8 @@ public sealed class ResNetTrainer
         int stepsPerEpoch = (train.Count + o.BatchSize - 1) / o.BatchSize;
         long totalSteps = (long)stepsPerEpoch * o.Epochs;
         var schedule = EngineBridge.CreateSchedule(o, totalSteps);
+        // Once the backbone trains, the whole network follows the schedule scaled by the fine-tuning factor.
+        double Rate(long globalStep, int epoch) => schedule.At(globalStep) * (epoch >= o.FreezeBackboneEpochs ? o.FineTuneFactor : 1.0);
         var input = new Tensor(0, channels, height, width);
         int sample = channels * height * width;
         bool stopped = false;
@@ -146,7 +154,7 @@ public sealed class ResNetTrainer
                 batch.Pixels.AsSpan(0, n * sample).CopyTo(input.Data);
                 normalization.Apply(input);
 
-                double lr = schedule.At(run.GlobalStep);
+                double lr = Rate(run.GlobalStep, run.Epoch);
                 double loss;
                 int correct;
                 try { (loss, correct) = runner.TrainStep(input, batch.Labels, (float)lr, run.GlobalStep); }
@@ -191,7 +199,7 @@ public sealed class ResNetTrainer
             runner.PullState();
             EvaluationResult? val = validation is null ? null : Evaluate(runner.Infer, normalization, validation, Math.Max(o.BatchSize, 64));
             var metrics = new EpochMetrics(run.Epoch + 1, run.EpochLossSum / run.EpochSeen, (double)run.EpochCorrect / run.EpochSeen,
-                val?.Loss, val?.Top1Accuracy, val?.Top5Accuracy, schedule.At(Math.Max(run.GlobalStep - 1, 0)),
+                val?.Loss, val?.Top1Accuracy, val?.Top5Accuracy, Rate(Math.Max(run.GlobalStep - 1, 0), run.Epoch),
                 epochSeconds, run.EpochSeen / Math.Max(epochSeconds, 1e-9));
             run.History.Add(metrics);
             stopped = UpdateEarlyStopping(run, metrics, network);
@@ -377,11 +385,15 @@ public sealed class ResNetTrainer
         return ++run.EpochsWithoutImprovement >= es.Patience;
     }
 
-    /// <summary>The head is the last layer (<c>fc</c>); freezing the backbone leaves only it trainable.</summary>
+    /// <summary>
+    /// The head is the last layer (<c>fc</c>); freezing the backbone leaves only it trainable, and its batch norms
+    /// normalize with their pretrained running statistics (eval mode) instead of drifting towards the new data's.
+    /// </summary>
     private static void SetBackboneFrozen(Network network, bool frozen)
     {
         var headParameters = network.Layers[^1].Parameters.ToHashSet();
         foreach (var p in network.Parameters) p.Trainable = !frozen || headParameters.Contains(p);
+        foreach (var bn in network.AllLayers.OfType<BatchNorm2d>()) bn.UseRunningStatistics = frozen;
     }
 
     /// <summary>Loads everything but the head (the last layer), which stays freshly initialized for the new class count.</summary>
@@ -415,8 +427,9 @@ public sealed class ResNetTrainer
     }
 
     /// <summary>What must be equal for a checkpoint to continue this run: options that shape the trajectory, and the data's shape.</summary>
-    private static string Fingerprint(ResNetTrainerOptions o, IImageBatchSource train, IImageBatchSource? validation, bool hashData) =>
-        JsonSerializer.Serialize(new SortedDictionary<string, string>
+    private static string Fingerprint(ResNetTrainerOptions o, IImageBatchSource train, IImageBatchSource? validation, bool hashData)
+    {
+        var entries = new SortedDictionary<string, string>
         {
             ["TrainingData"] = hashData ? "content " + ContentHash(train) : "not hashed",
             ["ValidationData"] = validation is null ? "none" : hashData ? "content " + ContentHash(validation) : "not hashed",
@@ -434,7 +447,12 @@ public sealed class ResNetTrainer
             ["Normalization"] = o.Normalization?.ToString() ?? $"computed, scale {o.PixelScale:R}",
             ["Seed"] = o.Seed.ToString(),
             ["InitialWeights"] = o.InitialWeights is null ? "none" : Path.GetFileName(o.InitialWeights) + $" frozen={o.FreezeBackboneEpochs}",
-        });
+        };
+        // Only runs that have them carry these entries, so checkpoints written before they existed still resume.
+        if (o.Pretrained is not null) entries["Pretrained"] = $"{o.Pretrained} frozen={o.FreezeBackboneEpochs}";
+        if (o.FineTuneFactor != 1.0) entries["FineTuneLearningRateFactor"] = o.FineTuneFactor.ToString("R");
+        return JsonSerializer.Serialize(entries);
+    }
 
     /// <summary>The content hash of a source: its dataset's, or one in-order pass over a stream source's batches.</summary>
     private static string ContentHash(IImageBatchSource source)

@@ -50,7 +50,12 @@ public sealed record EarlyStoppingOptions(EarlyStoppingMetric Metric = EarlyStop
 public class ResNetTrainerOptions
 {
     /// <summary>A preset name (<c>resnet20</c>, <c>resnet18</c>, ...; see the models' presets). Default <c>resnet20</c>.</summary>
-    public string Architecture { get; set; } = "resnet20";
+    public string Architecture { get; set; } = DefaultArchitecture;
+
+    internal const string DefaultArchitecture = "resnet20";
+
+    private static bool SameArchitecture(string a, string b) =>
+        Models.ResNetSpec.TryParse(a, out var x, out _) && Models.ResNetSpec.TryParse(b, out var y, out _) && x == y;
 
     /// <summary>A custom architecture as data; setting it sets <see cref="Architecture"/> to the spec's text form.</summary>
     public Models.ResNetSpec? Spec
@@ -142,8 +147,28 @@ public class ResNetTrainerOptions
     /// </summary>
     public string? InitialWeights { get; set; }
 
-    /// <summary>With <see cref="InitialWeights"/>: train only the head for this many first epochs. Default 0.</summary>
+    /// <summary>With <see cref="InitialWeights"/> or <see cref="Pretrained"/>: train only the head for this many first epochs, the backbone's batch norms on their running statistics. Default 0.</summary>
     public int FreezeBackboneEpochs { get; set; }
+
+    /// <summary>
+    /// Pretrained weights that a NuGet package ships, by name: <c>dnn-resnet18</c> (<see cref="Models.PretrainedBackbone"/>;
+    /// the app references <c>Microsoft.ML.DnnImageFeaturizer.ResNet18</c> 0.23.1). The network is that architecture
+    /// (leave <see cref="Architecture"/> at its default), starts from those weights with a new head for the data's
+    /// classes, and takes the weights' preprocessing as its <see cref="Normalization"/> unless one is given. Images of at
+    /// least 32x32; grayscale images get the sum of the RGB stem filters. With SGD, set <see cref="LearningRate"/> near
+    /// 0.01: a new head on the pretrained features (large, unnormalized) diverges at 0.1. Null (default): no pretrained weights.
+    /// </summary>
+    public string? Pretrained { get; set; }
+
+    /// <summary>
+    /// Multiplies the learning rate once the backbone trains (after <see cref="FreezeBackboneEpochs"/>), so fine-tuning
+    /// moves the pretrained weights less than the new head moved. Null (default): 0.1 with <see cref="Pretrained"/>,
+    /// 1 otherwise.
+    /// </summary>
+    public float? FineTuneLearningRateFactor { get; set; }
+
+    /// <summary>The factor in force: <see cref="FineTuneLearningRateFactor"/> or its default.</summary>
+    internal double FineTuneFactor => FineTuneLearningRateFactor ?? (Pretrained is not null ? 0.1 : 1.0);
 
     /// <summary>Multiplier that brings source pixels to [0, 1] when the statistics are computed; 1/255 (default) for 0-255 pixels.</summary>
     public float PixelScale { get; set; } = 1f / 255f;
@@ -182,7 +207,12 @@ public class ResNetTrainerOptions
         Require(Threads >= 0, nameof(Threads), $"must not be negative (0 means all cores), not {Threads}.");
         Require(CheckpointIntervalSteps >= 0, nameof(CheckpointIntervalSteps), $"must not be negative, not {CheckpointIntervalSteps}.");
         Require(FreezeBackboneEpochs >= 0, nameof(FreezeBackboneEpochs), $"must not be negative, not {FreezeBackboneEpochs}.");
-        Require(FreezeBackboneEpochs == 0 || InitialWeights is not null, nameof(FreezeBackboneEpochs), "freezing the backbone needs InitialWeights to start from.");
+        Require(FreezeBackboneEpochs == 0 || InitialWeights is not null || Pretrained is not null, nameof(FreezeBackboneEpochs), "freezing the backbone needs InitialWeights or Pretrained to start from.");
+        Require(Pretrained is null || Models.PretrainedBackbone.IsKnown(Pretrained), nameof(Pretrained), $"'{Pretrained}' is not known; the pretrained weights are: {string.Join(", ", Models.PretrainedBackbone.Names)}.");
+        Require(Pretrained is null || InitialWeights is null, nameof(Pretrained), "give either Pretrained or InitialWeights, not both.");
+        Require(Pretrained is null || Architecture == DefaultArchitecture || SameArchitecture(Architecture, Models.PretrainedBackbone.ArchitectureOf(Pretrained)), nameof(Architecture),
+            $"is '{Architecture}', but Pretrained {Pretrained} is {(Pretrained is null ? "" : Models.PretrainedBackbone.ArchitectureOf(Pretrained))}; leave Architecture unset.");
+        Require(FineTuneLearningRateFactor is null or (> 0 and <= 1), nameof(FineTuneLearningRateFactor), $"must be in (0, 1], not {FineTuneLearningRateFactor}.");
         Require(PixelScale > 0 && float.IsFinite(PixelScale), nameof(PixelScale), $"must be positive, not {PixelScale}.");
         Require(Channels is null || Normalization is null || Normalization.Mean.Length == 1 || Normalization.Mean.Length == Channels, nameof(Normalization), $"has {Normalization?.Mean.Length} channel statistics for {Channels}-channel images.");
     }
