@@ -66,7 +66,7 @@ foreach (int n in perClass)
             Threads = threads,
         };
         var clock = Stopwatch.StartNew();
-        var model = new ResNetTrainer(options).Fit(subset, progress: new Progress(mode, n));
+        var model = new ImageClassifierTrainer(options).Fit(subset, progress: new Progress(mode, n));
         double minutes = clock.Elapsed.TotalMinutes;
         var result = model.Evaluate(test, batchSize: 200);
         string start = pretrained ? $"dnn-resnet18, lr {lrPretrained}: {frozen} epochs head only, then all at {fineTune}x" : $"from scratch, lr {lrScratch}";

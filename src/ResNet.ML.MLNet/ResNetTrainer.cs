@@ -6,7 +6,7 @@ using ResNet.ML.MLNet.Scoring;
 using ResNet.ML.MLNet.Training;
 using ResNet.ML.Onnx;
 using ResNet.ML.Training;
-using CoreTrainer = ResNet.ML.Training.ResNetTrainer;
+using CoreTrainer = ResNet.ML.Training.ImageClassifierTrainer;
 
 namespace ResNet.ML.MLNet;
 

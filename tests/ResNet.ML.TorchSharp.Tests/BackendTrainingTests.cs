@@ -44,8 +44,8 @@ public sealed class BackendTrainingTests
     public void BothBackendsReachTheSameAccuracyOnFashionMnist()
     {
         var (train, validation) = Fashion(1536, 512);
-        var managed = new ResNetTrainer(Options(TrainingBackend.Managed)).Fit(train, validation);
-        var torch = new ResNetTrainer(Options(TrainingBackend.TorchSharp)).Fit(train, validation);
+        var managed = new ImageClassifierTrainer(Options(TrainingBackend.Managed)).Fit(train, validation);
+        var torch = new ImageClassifierTrainer(Options(TrainingBackend.TorchSharp)).Fit(train, validation);
         double a = managed.History[^1].ValidationAccuracy!.Value, b = torch.History[^1].ValidationAccuracy!.Value;
         Console.WriteLine($"validation accuracy after 2 epochs of 1,536 Fashion-MNIST images: managed {a:P2}, TorchSharp {b:P2}; " +
                           $"train loss {managed.History[^1].TrainLoss:F4} vs {torch.History[^1].TrainLoss:F4}");
@@ -62,10 +62,10 @@ public sealed class BackendTrainingTests
     public void TorchSharpCheckpointResumesToTheUninterruptedRunsWeights()
     {
         var (train, validation) = Fashion(256, 64);
-        var reference = new ResNetTrainer(Options(TrainingBackend.TorchSharp, TempFolder())).Fit(train, validation);
+        var reference = new ImageClassifierTrainer(Options(TrainingBackend.TorchSharp, TempFolder())).Fit(train, validation);
 
         using var cancel = new CancellationTokenSource();
-        var trainer = new ResNetTrainer(Options(TrainingBackend.TorchSharp, TempFolder()));
+        var trainer = new ImageClassifierTrainer(Options(TrainingBackend.TorchSharp, TempFolder()));
         var progress = new Callback(p => { if (p.Phase == TrainingPhase.Step && p.EpochNumber == 2 && p.Step == 5) cancel.Cancel(); });
         var canceled = Assert.ThrowsExactly<TrainingCanceledException>(() => trainer.Fit(train, validation, progress, cancel.Token));
         var checkpoint = TrainingCheckpoint.Load(canceled.CheckpointPath!);
@@ -86,8 +86,8 @@ public sealed class BackendTrainingTests
         using var cancel = new CancellationTokenSource();
         var progress = new Callback(p => { if (p.Phase == TrainingPhase.Step && p.EpochNumber == 1 && p.Step == 3) cancel.Cancel(); });
         var canceled = Assert.ThrowsExactly<TrainingCanceledException>(() =>
-            new ResNetTrainer(Options(TrainingBackend.Managed, TempFolder())).Fit(train, validation, progress, cancel.Token));
-        var resumed = new ResNetTrainer(Options(TrainingBackend.TorchSharp, TempFolder())).Resume(canceled.CheckpointPath!, 
+            new ImageClassifierTrainer(Options(TrainingBackend.Managed, TempFolder())).Fit(train, validation, progress, cancel.Token));
+        var resumed = new ImageClassifierTrainer(Options(TrainingBackend.TorchSharp, TempFolder())).Resume(canceled.CheckpointPath!, 
             new ImageDatasetSource(train, Augmentation.FlipOnly), new ImageDatasetSource(validation));
         Assert.HasCount(2, resumed.History);
         Assert.IsTrue(resumed.History[1].TrainLoss < resumed.History[0].TrainLoss,
@@ -122,7 +122,7 @@ public sealed class BackendTrainingTests
         var (train, validation) = Fashion(256, 64);
         var o = Options(TrainingBackend.TorchSharp);
         o.Device = TrainingDevice.Cuda;
-        var model = new ResNetTrainer(o).Fit(train, validation);
+        var model = new ImageClassifierTrainer(o).Fit(train, validation);
         Assert.IsTrue(model.History[^1].ValidationAccuracy > 0.3);
     }
 }

@@ -104,7 +104,7 @@ internal static class TrainCommand
             // Everything that can be checked without the data is checked before loading it. The model files are written
             // before the final checkpoint (BeforeFinalCheckpoint): on a nearly full disk the model must be safe first.
             TrainedModel? finished = null;
-            var trainer = new ResNetTrainer(options) { BeforeFinalCheckpoint = m => { OutputFolder.WriteDeliverables(outputFolder, m); finished = m; } };
+            var trainer = new ImageClassifierTrainer(options) { BeforeFinalCheckpoint = m => { OutputFolder.WriteDeliverables(outputFolder, m); finished = m; } };
             TrainChecks.BeforeLoading(p.GetValue(imageSize), p.GetValue(channels));
             var checkpoint = resumeFrom is null ? null : TrainingCheckpoint.Load(resumeFrom);
             TrainChecks.WarnThreads(cli, options.Threads, checkpoint);

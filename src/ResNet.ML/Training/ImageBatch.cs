@@ -31,7 +31,7 @@ public sealed class ImageBatch
 }
 
 /// <summary>
-/// Labelled images as a stream of batches, read once per epoch: all <see cref="ResNetTrainer"/> needs from data, and
+/// Labelled images as a stream of batches, read once per epoch: all <see cref="ImageClassifierTrainer"/> needs from data, and
 /// the shape an ML.NET estimator can wrap. Nothing here assumes files. An implementation must be deterministic in
 /// (epoch, seed): a run resumed at batch b of epoch e reads from there and must see what the uninterrupted run saw.
 /// </summary>

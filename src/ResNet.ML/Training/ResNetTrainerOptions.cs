@@ -42,7 +42,7 @@ public sealed record EarlyStoppingOptions(EarlyStoppingMetric Metric = EarlyStop
     bool RestoreBestWeights = true);
 
 /// <summary>
-/// Everything <see cref="ResNetTrainer"/> needs, with defaults that train a CIFAR-style ResNet-20 the way the paper does
+/// Everything <see cref="ImageClassifierTrainer"/> needs, with defaults that train a CIFAR-style ResNet-20 the way the paper does
 /// (SGD momentum 0.9, weight decay 1e-4, learning rate 0.1) but with a cosine schedule, which needs no milestones.
 /// One object, settable properties, in the shape ML.NET trainers' options have; the ML.NET adapter's options derive from
 /// it, so the two share every training option and its default.

@@ -53,7 +53,7 @@ public sealed class TrainedModel
         if (data.Count == 0) throw new ArgumentException("The data to evaluate holds no images.");
         // By name, so data holding only some of the model's classes is scored against the right ones.
         var relabeled = ClassMap.Relabel(data, ClassMap.ByName(data.ClassNames, ClassNames), ClassNames);
-        return ResNetTrainer.Evaluate(Network, Normalization, relabeled, batchSize, ClassNames);
+        return ImageClassifierTrainer.Evaluate(Network, Normalization, relabeled, batchSize, ClassNames);
     }
 
     /// <summary>Evaluates an <see cref="ImageDataset"/> (see <see cref="Evaluate(IImageBatchSource, int)"/>).</summary>

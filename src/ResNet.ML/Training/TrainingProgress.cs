@@ -13,7 +13,7 @@ public enum TrainingPhase
     EarlyStopped,
 }
 
-/// <summary>One report from <c>ResNetTrainer.Fit</c>, sent as it happens (steps, epoch ends, checkpoints).</summary>
+/// <summary>One report from <c>ImageClassifierTrainer.Fit</c>, sent as it happens (steps, epoch ends, checkpoints).</summary>
 public sealed record TrainingProgress
 {
     public TrainingPhase Phase { get; init; }

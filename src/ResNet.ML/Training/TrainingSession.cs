@@ -7,7 +7,7 @@ namespace ResNet.ML.Training;
 
 /// <summary>
 /// One network being trained: the network, its optimizer and its loss, advanced one step at a time.
-/// <see cref="ResNetTrainer"/> runs epochs, validation and checkpoints around it; the benchmark times it alone.
+/// <see cref="ImageClassifierTrainer"/> runs epochs, validation and checkpoints around it; the benchmark times it alone.
 /// </summary>
 public sealed class TrainingSession
 {

@@ -21,7 +21,7 @@ public sealed class ConcurrencyTests
     public void TwoTrainingsAtOnce_EachGetTheWeightsTheyGetAlone()
     {
         var data = Bars(perClass: 16);
-        var alone = new[] { 1, 2 }.Select(seed => Weights(new ResNetTrainer(Options(seed)).Fit(data).Network)).ToArray();
+        var alone = new[] { 1, 2 }.Select(seed => Weights(new ImageClassifierTrainer(Options(seed)).Fit(data).Network)).ToArray();
 
         // While one training holds the engine's worker pool, the other runs its parallel regions inline on its own
         // thread: both must still compute exactly what they compute alone.
@@ -29,7 +29,7 @@ public sealed class ConcurrencyTests
         var together = new[] { 1, 2 }.Select(seed => Task.Factory.StartNew(() =>
         {
             start.SignalAndWait();
-            return Weights(new ResNetTrainer(Options(seed)).Fit(data).Network);
+            return Weights(new ImageClassifierTrainer(Options(seed)).Fit(data).Network);
         }, TaskCreationOptions.LongRunning)).ToArray();
         Task.WaitAll(together);
         for (int i = 0; i < 2; i++)

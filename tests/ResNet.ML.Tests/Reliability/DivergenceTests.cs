@@ -24,7 +24,7 @@ public sealed class DivergenceTests
         options.CheckpointIntervalSteps = 1;
         var steps = new List<int>();
         var checkpoints = new List<long>();
-        var e = Assert.ThrowsExactly<TrainingDivergedException>(() => new ResNetTrainer(options).Fit(Bars(), progress: new Callback(p =>
+        var e = Assert.ThrowsExactly<TrainingDivergedException>(() => new ImageClassifierTrainer(options).Fit(Bars(), progress: new Callback(p =>
         {
             if (p.Phase == TrainingPhase.Step) steps.Add(p.Step);
         })));

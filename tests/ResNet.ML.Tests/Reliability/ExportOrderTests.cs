@@ -20,13 +20,13 @@ public sealed class ExportOrderTests
         options.Epochs = 2;
         string path = Path.Combine(folder, TrainingCheckpoint.FileName);
         int epochOnDiskDuringCallback = -1;
-        var trainer = new ResNetTrainer(options) { BeforeFinalCheckpoint = _ => epochOnDiskDuringCallback = TrainingCheckpoint.Load(path).Epoch };
+        var trainer = new ImageClassifierTrainer(options) { BeforeFinalCheckpoint = _ => epochOnDiskDuringCallback = TrainingCheckpoint.Load(path).Epoch };
         trainer.Fit(Bars(perClass: 8));
         Assert.AreEqual(1, epochOnDiskDuringCallback, "the final checkpoint was written before the deliverables");
         Assert.AreEqual(2, TrainingCheckpoint.Load(path).Epoch);
 
         string other = TempFolder();
-        var failing = new ResNetTrainer(TinyOptions(other)) { BeforeFinalCheckpoint = _ => throw new IOException("disk full") };
+        var failing = new ImageClassifierTrainer(TinyOptions(other)) { BeforeFinalCheckpoint = _ => throw new IOException("disk full") };
         Assert.AreEqual("disk full", Assert.ThrowsExactly<IOException>(() => failing.Fit(Bars(perClass: 8))).Message);
         Assert.AreEqual(3, TrainingCheckpoint.Load(Path.Combine(other, TrainingCheckpoint.FileName)).Epoch, "the finished run was not kept resumable");
     }

@@ -21,7 +21,7 @@ public sealed class RandomErasingTests
         options.Epochs = 1;
         options.ValidationFraction = 0;
         options.Normalization = new Normalization(1 / 255f, [0.3f], [0.2f]);
-        var model = new ResNetTrainer(options).Fit(source);
+        var model = new ImageClassifierTrainer(options).Fit(source);
 
         float kept = (200 / 255f - 0.3f) / 0.2f;
         int erased = 0;

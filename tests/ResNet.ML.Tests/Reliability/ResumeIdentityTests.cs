@@ -17,7 +17,7 @@ public sealed class ResumeIdentityTests
         options = o;
         using var cancel = new CancellationTokenSource();
         var progress = new Callback(p => { if (p.Phase == TrainingPhase.EpochEnd) cancel.Cancel(); });
-        var canceled = Assert.ThrowsExactly<TrainingCanceledException>(() => new ResNetTrainer(o).Fit(data, progress: progress, cancellationToken: cancel.Token));
+        var canceled = Assert.ThrowsExactly<TrainingCanceledException>(() => new ImageClassifierTrainer(o).Fit(data, progress: progress, cancellationToken: cancel.Token));
         return canceled.CheckpointPath!;
     }
 
@@ -50,7 +50,7 @@ public sealed class ResumeIdentityTests
         string path = OneEpochCheckpoint(data, out var options);
         var other = Bars(perClass: 8, seed: 2);   // same count, classes and shape; other pixels
         Assert.AreEqual(data.Count, other.Count);
-        var e = Assert.ThrowsExactly<InvalidDataException>(() => new ResNetTrainer(options).Resume(TrainingCheckpoint.Load(path), other));
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => new ImageClassifierTrainer(options).Resume(TrainingCheckpoint.Load(path), other));
         StringAssert.Contains(e.Message, "TrainingData differs");
         StringAssert.Contains(e.Message, "images or labels");
 
@@ -60,10 +60,10 @@ public sealed class ResumeIdentityTests
         var labels = data.GetLabels();
         labels[0] = (labels[0] + 1) % 3;
         var relabeled = ML.Data.ImageDataset.FromFloats(pixels, labels, 1, 8, 8, data.ClassNames, "relabeled");
-        Assert.ThrowsExactly<InvalidDataException>(() => new ResNetTrainer(options).Resume(TrainingCheckpoint.Load(path), relabeled));
+        Assert.ThrowsExactly<InvalidDataException>(() => new ImageClassifierTrainer(options).Resume(TrainingCheckpoint.Load(path), relabeled));
 
         // The same data still resumes.
-        var resumed = new ResNetTrainer(options).Resume(TrainingCheckpoint.Load(path), data);
+        var resumed = new ImageClassifierTrainer(options).Resume(TrainingCheckpoint.Load(path), data);
         Assert.HasCount(2, resumed.History);
     }
 }

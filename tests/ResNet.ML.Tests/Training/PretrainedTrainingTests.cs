@@ -57,7 +57,7 @@ public sealed class PretrainedTrainingTests
     public void FrozenEpochs_TrainTheHeadOnly_WithBatchNormOnItsPretrainedStatistics()
     {
         var data = Blobs(perClass: 12, seed: 1);
-        var model = new ResNetTrainer(Options(epochs: 3, frozen: 3)).Fit(data);
+        var model = new ImageClassifierTrainer(Options(epochs: 3, frozen: 3)).Fit(data);
 
         var imported = Backbone(PretrainedBackbone.Load(PretrainedBackbone.DnnResNet18).Build(3, 2, 32, 32));
         var trained = Backbone(model.Network);
@@ -78,7 +78,7 @@ public sealed class PretrainedTrainingTests
     {
         var data = Blobs(perClass: 8, seed: 4);
         var options = Options(epochs: 2, frozen: 1);
-        var model = new ResNetTrainer(options).Fit(data);
+        var model = new ImageClassifierTrainer(options).Fit(data);
 
         Assert.AreEqual(options.LearningRate, model.History[0].LearningRate, 1e-7);
         Assert.AreEqual(options.LearningRate * 0.1, model.History[1].LearningRate, 1e-7, "fine-tuning runs at a tenth of the rate by default");
@@ -103,18 +103,18 @@ public sealed class PretrainedTrainingTests
     [TestMethod]
     public void GrayscaleImages_FineTuneThroughTheSummedStem_AndBadOptionsAreNamed()
     {
-        var model = new ResNetTrainer(Options(epochs: 1, frozen: 1)).Fit(Blobs(perClass: 6, seed: 5, channels: 1));
+        var model = new ImageClassifierTrainer(Options(epochs: 1, frozen: 1)).Fit(Blobs(perClass: 6, seed: 5, channels: 1));
         Assert.AreEqual(1, model.Channels);
         Assert.HasCount(1, model.Normalization.Mean);
         Assert.IsTrue(double.IsFinite(model.History[0].TrainLoss));
 
         var small = ImageDataset.FromFloats(new float[4 * 3 * 28 * 28], [0, 1, 0, 1], 3, 28, 28, ["a", "b"]);
-        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => new ResNetTrainer(Options(1, 0)).Fit(small)).Message, "at least 32x32");
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => new ImageClassifierTrainer(Options(1, 0)).Fit(small)).Message, "at least 32x32");
         var unknown = Options(1, 0);
         unknown.Pretrained = "imagenet-resnet50";
-        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => new ResNetTrainer(unknown)).Message, "dnn-resnet18");
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => new ImageClassifierTrainer(unknown)).Message, "dnn-resnet18");
         var both = Options(1, 0);
         both.Architecture = "resnet50";
-        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => new ResNetTrainer(both)).Message, "Architecture");
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => new ImageClassifierTrainer(both)).Message, "Architecture");
     }
 }

@@ -14,7 +14,7 @@ public sealed class ResNetTrainerTests
         var options = TinyOptions();
         options.Epochs = 4;
         var reports = new List<TrainingProgress>();
-        var model = new ResNetTrainer(options).Fit(data, progress: new Callback(reports.Add));
+        var model = new ImageClassifierTrainer(options).Fit(data, progress: new Callback(reports.Add));
 
         Assert.HasCount(4, model.History);
         Assert.IsGreaterThanOrEqualTo(0.9, model.History[^1].ValidationAccuracy!.Value, $"validation accuracy {model.History[^1].ValidationAccuracy}");
@@ -50,10 +50,10 @@ public sealed class ResNetTrainerTests
             return o;
         }
 
-        var reference = new ResNetTrainer(Options(uninterruptedFolder)).Fit(data);
+        var reference = new ImageClassifierTrainer(Options(uninterruptedFolder)).Fit(data);
 
         using var cancel = new CancellationTokenSource();
-        var trainer = new ResNetTrainer(Options(resumedFolder));
+        var trainer = new ImageClassifierTrainer(Options(resumedFolder));
         var progress = new Callback(p => { if (p.Phase == TrainingPhase.Step && p.EpochNumber == 2 && p.Step == 3) cancel.Cancel(); });
         var canceled = Assert.ThrowsExactly<TrainingCanceledException>(() => trainer.Fit(data, progress: progress, cancellationToken: cancel.Token));
         Assert.IsNotNull(canceled.CheckpointPath);
@@ -75,7 +75,7 @@ public sealed class ResNetTrainerTests
         string folder = TempFolder();
         var options = TinyOptions(folder);
         options.Epochs = 1;
-        new ResNetTrainer(options).Fit(data);
+        new ImageClassifierTrainer(options).Fit(data);
         string path = Path.Combine(folder, TrainingCheckpoint.FileName);
         byte[] good = File.ReadAllBytes(path);
 
@@ -90,7 +90,7 @@ public sealed class ResNetTrainerTests
         var other = TinyOptions(folder);
         other.Epochs = 1;
         other.BatchSize = 4;
-        var mismatch = Assert.ThrowsExactly<InvalidDataException>(() => new ResNetTrainer(other).Resume(path, new ImageDatasetSource(data)));
+        var mismatch = Assert.ThrowsExactly<InvalidDataException>(() => new ImageClassifierTrainer(other).Resume(path, new ImageDatasetSource(data)));
         StringAssert.Contains(mismatch.Message, "BatchSize was 8, now 4");
         CollectionAssert.AreEqual(good, File.ReadAllBytes(path), "a refused resume rewrote the checkpoint");
 
@@ -118,7 +118,7 @@ public sealed class ResNetTrainerTests
         var data = Bars(classes: 3, perClass: 8);
         var options = TinyOptions();
         options.Epochs = 1;
-        var model = new ResNetTrainer(options).Fit(data);
+        var model = new ImageClassifierTrainer(options).Fit(data);
         var stream = new MemoryStream();
         model.SaveWeights(stream);
         stream.Position = 0;
@@ -139,7 +139,7 @@ public sealed class ResNetTrainerTests
         options.LearningRate = 1e-6f;   // nothing changes: no epoch improves on the first by 0.5
         options.EarlyStopping = new EarlyStoppingOptions(EarlyStoppingMetric.ValidationAccuracy, Patience: 2, MinDelta: 0.5);
         var reports = new List<TrainingProgress>();
-        var model = new ResNetTrainer(options).Fit(Bars(perClass: 8), progress: new Callback(reports.Add));
+        var model = new ImageClassifierTrainer(options).Fit(Bars(perClass: 8), progress: new Callback(reports.Add));
         Assert.HasCount(3, model.History);
         Assert.AreEqual(1, reports.Count(r => r.Phase == TrainingPhase.EarlyStopped));
     }
@@ -161,7 +161,7 @@ public sealed class ResNetTrainerTests
         var options = TinyOptions();
         options.Epochs = 8;
         options.EarlyStopping = new EarlyStoppingOptions(EarlyStoppingMetric.ValidationAccuracy, Patience: 2, RestoreBestWeights: restore);
-        var model = new ResNetTrainer(options).Fit(train, validation);
+        var model = new ImageClassifierTrainer(options).Fit(train, validation);
 
         Assert.IsLessThan(8, model.History.Count, "early stopping did not stop the run");
         double best = model.History.Max(m => m.ValidationAccuracy!.Value), last = model.History[^1].ValidationAccuracy!.Value;
@@ -183,7 +183,7 @@ public sealed class ResNetTrainerTests
         options.Epochs = 1;
         options.InitialWeights = pretrained;
         options.FreezeBackboneEpochs = 1;
-        var model = new ResNetTrainer(options).Fit(Bars(classes: 2, perClass: 8));
+        var model = new ImageClassifierTrainer(options).Fit(Bars(classes: 2, perClass: 8));
 
         var loadedConv = source.Network.Parameters.First(p => p.Name == "layer2.0.conv1.weight").Value.Data;
         var trainedConv = model.Network.Parameters.First(p => p.Name == "layer2.0.conv1.weight").Value.Data;
@@ -197,7 +197,7 @@ public sealed class ResNetTrainerTests
     {
         var options = TinyOptions();
         options.Epochs = 1;
-        var trainer = new ResNetTrainer(options);
+        var trainer = new ImageClassifierTrainer(options);
 
         var single = ImageDataset.FromFloats(new float[4 * 64], [0, 0, 0, 0], 1, 8, 8, ["only"]);
         StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => trainer.Fit(single)).Message, "at least two");
@@ -213,7 +213,7 @@ public sealed class ResNetTrainerTests
 
         var bad = TinyOptions();
         bad.BatchSize = 0;
-        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => new ResNetTrainer(bad)).Message, "BatchSize");
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => new ImageClassifierTrainer(bad)).Message, "BatchSize");
     }
 
     /// <summary>A stream source that declares 8x8 images; with <c>batchSize</c> it yields one batch of 6x6 images instead.</summary>

@@ -9,16 +9,16 @@ using ResNet.ML.Training.Optimizers;
 namespace ResNet.ML.Training;
 
 /// <summary>
-/// Trains a ResNet classifier from labelled image batches: <c>new ResNetTrainer(options).Fit(train, validation)</c>
+/// Trains a ResNet classifier from labelled image batches: <c>new ImageClassifierTrainer(options).Fit(train, validation)</c>
 /// returns a <see cref="TrainedModel"/>. Reports progress as it goes, checkpoints to <see cref="ResNetTrainerOptions.CheckpointFolder"/>,
 /// stops cleanly on cancellation (after the current step, leaving a checkpoint), and <see cref="Resume(TrainingCheckpoint, IImageBatchSource, IImageBatchSource?, IProgress{TrainingProgress}?, CancellationToken)"/>
 /// continues a run to the same weights an uninterrupted run reaches.
 /// </summary>
-public sealed class ResNetTrainer
+public sealed class ImageClassifierTrainer
 {
     private readonly ResNetTrainerOptions _options;
 
-    public ResNetTrainer(ResNetTrainerOptions options)
+    public ImageClassifierTrainer(ResNetTrainerOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
