@@ -114,23 +114,20 @@ public sealed class ImageAnalyticsPipelineTests
     public void MLImage_column_straight_to_the_trainer_is_resized_inside_the_fitted_model()
     {
         var options = Options("Image");
-        options.ImageHeight = Side;
-        options.ImageWidth = Side;
+        options.ImageSize = Side;   // MLImage and encoded-bytes columns are brought to this size
         var model = s_ml.Transforms.Conversion.MapValueToKey("Label")
             .Append(s_ml.Transforms.LoadImages("Image", s_files.Folder, "ImagePath"))
             .Append(new ResNetTrainer(s_ml, options))
             .Fit(s_train);
         AssertAccurate(model, "MLImage column");
         AssertSaveLoadKeepsScores(model, "MLImage column");
-
     }
 
     [TestMethod]
     public void LoadRawImageBytes_through_the_catalog_trains_and_round_trips()
     {
         var options = Options("Image");
-        options.ImageHeight = Side;
-        options.ImageWidth = Side;
+        options.ImageSize = Side;   // MLImage and encoded-bytes columns are brought to this size
         var model = s_ml.Transforms.Conversion.MapValueToKey("Label")
             .Append(s_ml.Transforms.LoadRawImageBytes("Image", s_files.Folder, "ImagePath"))
             .Append(s_ml.MulticlassClassification.Trainers.ResNet(options))
@@ -161,8 +158,7 @@ public sealed class ImageAnalyticsPipelineTests
         var pipeline = s_ml.Transforms.Conversion.MapValueToKey("Label")
             .Append(s_ml.Transforms.LoadRawImageBytes("Image", s_files.Folder, "ImagePath"));
         var options = Options("Image");
-        options.ImageHeight = Side;
-        options.ImageWidth = Side;
+        options.ImageSize = Side;   // MLImage and encoded-bytes columns are brought to this size
         var ex = Assert.Throws<Exception>(() => pipeline.Append(new ResNetTrainer(s_ml, options)).Fit(data));
         StringAssert.Contains(Flatten(ex), "no-such-file.png");
     }
