@@ -52,8 +52,23 @@ public static class LocalFeed
             foreach (string package in Directory.GetFiles(prebuilt, "*.nupkg")) File.Copy(package, Path.Combine(Feed, Path.GetFileName(package)));
             return;
         }
+        // Packed from a copy of the sources: `dotnet test` builds the other test projects while this one already runs,
+        // and a restore or build of src/ here would rewrite their obj/ folders under them.
+        string source = Path.Combine(Work, "source");
+        foreach (string file in new[] { "Directory.Build.props", "Directory.Build.targets", "Directory.Packages.props" })
+            File.Copy(Path.Combine(RepoRoot, file), Path.Combine(Directory.CreateDirectory(source).FullName, file));
+        CopyTree(Path.Combine(RepoRoot, "src"), Path.Combine(source, "src"));
+        CopyTree(Path.Combine(RepoRoot, "data"), Path.Combine(source, "data"));
         foreach (string project in new[] { "src/ResNet.ML", "src/ResNet.ML.MLNet", "src/ResNet.ML.Cli" })
-            Run("dotnet", ["pack", Path.Combine(RepoRoot, project), "-c", "Release", "-o", Feed, "-nodeReuse:false"], RepoRoot, TimeSpan.FromMinutes(6));
+            Run("dotnet", ["pack", Path.Combine(source, project), "-c", "Release", "-o", Feed, "-nodeReuse:false"], source, TimeSpan.FromMinutes(8));
+    }
+
+    private static void CopyTree(string from, string to)
+    {
+        Directory.CreateDirectory(to);
+        foreach (string file in Directory.GetFiles(from)) File.Copy(file, Path.Combine(to, Path.GetFileName(file)));
+        foreach (string dir in Directory.GetDirectories(from))
+            if (Path.GetFileName(dir) is not ("bin" or "obj")) CopyTree(dir, Path.Combine(to, Path.GetFileName(dir)));
     }
 
     [AssemblyCleanup]
