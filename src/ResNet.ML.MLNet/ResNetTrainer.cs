@@ -81,6 +81,13 @@ public sealed class ResNetTrainer : IEstimator<ITransformer>
         public bool FallbackToCpu { get; set; }
 
         /// <summary>
+        /// Test-time flips in the fitted model's ONNX graph: each image is scored as the mean of its logits and its
+        /// left-right mirror image's (twice the scoring cost). Suits images whose classes do not change under a mirror
+        /// (clothes, most product photos); not text or digits. Default false.
+        /// </summary>
+        public bool TestTimeFlip { get; set; }
+
+        /// <summary>
         /// Also receives ResNet.ML's own progress reports (every step, every epoch end), beside the epoch lines the trainer
         /// writes to ML.NET's log (<c>MLContext.Log</c>). Default null.
         /// </summary>
@@ -200,6 +207,7 @@ public sealed class ResNetTrainer : IEstimator<ITransformer>
             LogitsName = ScoringGraph.LogitsOutput,
             ProbabilitiesName = ScoringPipeline.ScoreColumn,
             PredictedLabelName = ScoringGraph.IndexOutput,
+            TestTimeFlip = o.TestTimeFlip,
         });
         ScoringGraph.AddLabelOutputs(network, keyValues);
         if (kind == FeatureKind.EncodedImage) ScoringGraph.AddFlatPixelsFront(network, shape);

@@ -22,7 +22,8 @@ internal static class ExportCommand
         var seed = new Option<int>("--seed") { Description = "Initialization seed of the fresh model.", DefaultValueFactory = _ => 0 };
         var noFold = new Option<bool>("--no-fold-bn") { Description = "Keep BatchNormalization nodes instead of folding them into the convolutions." };
 
-        var command = new Command("export", "Export a model to ONNX or safetensors.") { model, output, format, arch, classes, channels, imageSize, seed, noFold };
+        var ttaFlip = new Option<bool>("--tta-flip") { Description = "ONNX only: average each image's logits with its mirror image's inside the graph (test-time flips)." };
+        var command = new Command("export", "Export a model to ONNX or safetensors.") { model, output, format, arch, classes, channels, imageSize, seed, noFold, ttaFlip };
         command.SetAction(context.Guard((p, cli, ct) =>
         {
             string outputPath = Path.GetFullPath(p.GetValue(output)!);
@@ -41,7 +42,8 @@ internal static class ExportCommand
             else throw new UsageException("Give --model FILE, or --arch NAME (with --classes, --channels, --image-size, --seed) for a fresh model.");
 
             OutputFolder.EnsureWritable(Path.GetDirectoryName(outputPath)!);
-            if (kind == "onnx") trained.ExportOnnx(outputPath, foldBatchNorm: !p.GetValue(noFold));
+            if (kind != "onnx" && p.GetValue(ttaFlip)) throw new UsageException("--tta-flip applies to ONNX exports only; safetensors files hold weights, not a scoring graph.");
+            if (kind == "onnx") trained.ExportOnnx(outputPath, foldBatchNorm: !p.GetValue(noFold), testTimeFlip: p.GetValue(ttaFlip));
             else trained.SaveWeights(outputPath);
             cli.Line($"Wrote {outputPath} ({kind}, {trained.Architecture}, {trained.Network.ParameterCount:N0} parameters, input [{trained.Channels}, {trained.Height}, {trained.Width}], {trained.ClassNames.Count} classes).");
             return ResNetCli.ExitOk;

@@ -53,10 +53,11 @@ internal static class TrainCommand
         var skipBad = new Option<bool>("--skip-bad-images") { Description = "Leave out folder images that fail to decode (and say how many) instead of stopping." };
         var overwrite = new Option<bool>("--overwrite") { Description = "Start a new run in an --output folder that holds an earlier run's checkpoint, deleting that run's files." };
 
+        var ttaFlip = new Option<bool>("--tta-flip") { Description = "Export model.onnx with test-time flips inside the graph: each image's logits averaged with its mirror image's (twice the inference cost)." };
         var command = new Command("train", "Train a ResNet and export it to ONNX.")
         {
             data, validationData, arch, epochs, batchSize, optimizer, lr, momentum, nesterov, weightDecay, schedule, warmup, smoothing,
-            augment, cropPadding, erasing, valFraction, patience, seed, threads, output, resume, checkpointEvery, imageSize, channels, initialWeights, freeze, pretrained, fineTuneFactor, limit, skipBad, overwrite,
+            augment, cropPadding, erasing, valFraction, patience, seed, threads, output, resume, checkpointEvery, imageSize, channels, initialWeights, freeze, pretrained, fineTuneFactor, limit, skipBad, overwrite, ttaFlip,
             backend, device,
         };
         command.SetAction(context.Guard((p, cli, ct) =>
@@ -104,7 +105,7 @@ internal static class TrainCommand
             // Everything that can be checked without the data is checked before loading it. The model files are written
             // before the final checkpoint (BeforeFinalCheckpoint): on a nearly full disk the model must be safe first.
             TrainedModel? finished = null;
-            var trainer = new ImageClassifierTrainer(options) { BeforeFinalCheckpoint = m => { OutputFolder.WriteDeliverables(outputFolder, m); finished = m; } };
+            var trainer = new ImageClassifierTrainer(options) { BeforeFinalCheckpoint = m => { OutputFolder.WriteDeliverables(outputFolder, m, p.GetValue(ttaFlip)); finished = m; } };
             TrainChecks.BeforeLoading(p.GetValue(imageSize), p.GetValue(channels));
             var checkpoint = resumeFrom is null ? null : TrainingCheckpoint.Load(resumeFrom);
             TrainChecks.WarnThreads(cli, options.Threads, checkpoint);

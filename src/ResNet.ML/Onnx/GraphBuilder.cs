@@ -185,6 +185,29 @@ internal sealed class GraphBuilder
         return x;
     }
 
+    /// <summary>[N, C, H, W] becomes [2N, C, H, W]: the images, then the same images mirrored left to right (Slice, step -1 on W).</summary>
+    public string WithMirrorImages(string x)
+    {
+        string starts = SharedInt64("tta.flip_starts", [-1]);
+        string ends = SharedInt64("tta.flip_ends", [long.MinValue]);
+        string axes = SharedInt64("tta.flip_axes", [3]);
+        string steps = SharedInt64("tta.flip_steps", [-1]);
+        string mirrored = Node("Slice", "tta.mirror", [x, starts, ends, axes, steps]);
+        return Node("Concat", "tta.batch", [x, mirrored], Int("axis", 0));
+    }
+
+    /// <summary>
+    /// [2N, classes] back to [N, classes], the mean of each image's two rows: reshaped to [2, N*classes] and multiplied by
+    /// [[0.5, 0.5]]. MatMul and Reshape mean the same in every opset the exporter writes, where ReduceMean and Split changed.
+    /// </summary>
+    public string MeanOverMirrorImages(string logits, int classes)
+    {
+        string halves = Node("Reshape", "tta.halves", [logits, SharedInt64("tta.halves_shape", [2, -1])]);
+        string half = Initializer("tta.mean_weights", [0.5f, 0.5f], [1, 2], "the mean of an image's two logits");
+        string mean = Node("MatMul", "tta.mean", [half, halves]);
+        return Node("Reshape", "tta.logits", [mean, SharedInt64($"tta.logits_shape_{classes}", [-1, classes])]);
+    }
+
     public void Outputs(string logits, int classes, OnnxExportOptions o)
     {
         string named = Node("Identity", o.LogitsName, [logits], output: o.LogitsName);

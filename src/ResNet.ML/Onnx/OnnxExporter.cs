@@ -56,6 +56,7 @@ public static class OnnxExporter
         var graph = new GraphBuilder(network.Architecture, options);
         string x = graph.Input(options.InputName, network.InputChannels, options.InputHeight, options.InputWidth, InputDoc(network, options));
         if (options.EmbedPreprocessing) x = graph.Preprocess(x, network.InputChannels, options);
+        if (options.TestTimeFlip) x = graph.WithMirrorImages(x);
 
         bool flat = false;   // the value is [N, features] after a Linear layer, [N, C, H, W] before
         var layers = network.Layers;
@@ -73,6 +74,7 @@ public static class OnnxExporter
             x = graph.Layer(layer, x, ref flat);
         }
         if (!flat) x = graph.Flatten(x, "logits_flatten");
+        if (options.TestTimeFlip) x = graph.MeanOverMirrorImages(x, network.NumClasses);
         graph.Outputs(x, network.NumClasses, options);
 
         var model = new ModelProto
@@ -136,6 +138,7 @@ public static class OnnxExporter
         yield return (OnnxMetadataKeys.LogitsOutput, o.LogitsName);
         yield return (OnnxMetadataKeys.ProbabilitiesOutput, o.ProbabilitiesName);
         yield return (OnnxMetadataKeys.PredictedLabelOutput, o.PredictedLabelName);
+        yield return (OnnxMetadataKeys.TestTimeAugmentation, o.TestTimeFlip ? "flip" : "none");
         if (o.ExtraMetadata is not null)
             foreach (var (k, v) in o.ExtraMetadata) yield return (k, v);
     }
@@ -147,7 +150,8 @@ public static class OnnxExporter
                      (o.Mean is null ? "" : $" - mean [{string.Join(", ", o.Mean.Select(v => v.ToString("R", inv)))}]") +
                      (o.Std is null ? "" : $", / std [{string.Join(", ", o.Std.Select(v => v.ToString("R", inv)))}]");
         return $"Images as planar CHW float32, {network.InputChannels} channels ({o.ChannelOrder}), {o.InputHeight}x{o.InputWidth}. " +
-               (o.EmbedPreprocessing ? $"Feed them un-normalized: the graph applies {pre}." : $"Apply {pre} before feeding them.");
+               (o.EmbedPreprocessing ? $"Feed them un-normalized: the graph applies {pre}." : $"Apply {pre} before feeding them.") +
+               (o.TestTimeFlip ? " The outputs average each image with its left-right mirror image." : "");
     }
 
     private static string ReadProducerVersion()

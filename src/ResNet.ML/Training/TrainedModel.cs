@@ -105,7 +105,9 @@ public sealed class TrainedModel
     /// The ONNX export options of this model: fixed input size, class names, and the normalization inside the graph, so
     /// the ONNX model takes raw pixels in source units (0-255 for the built-in sources, as ML.NET's ExtractPixels gives them).
     /// </summary>
-    public OnnxExportOptions OnnxOptions(bool foldBatchNorm = true) => new()
+    /// <param name="foldBatchNorm">Fold batch norms into the convolutions (<see cref="OnnxExportOptions.FoldBatchNorm"/>).</param>
+    /// <param name="testTimeFlip">Average each image with its mirror image inside the graph (<see cref="OnnxExportOptions.TestTimeFlip"/>).</param>
+    public OnnxExportOptions OnnxOptions(bool foldBatchNorm = true, bool testTimeFlip = false) => new()
     {
         InputHeight = Height,
         InputWidth = Width,
@@ -116,13 +118,16 @@ public sealed class TrainedModel
         EmbedPreprocessing = true,
         ChannelOrder = Channels == 1 ? "Gray" : "RGB",
         FoldBatchNorm = foldBatchNorm,
+        TestTimeFlip = testTimeFlip,
     };
 
     /// <summary>Exports the model as ONNX (see <see cref="OnnxOptions"/>).</summary>
-    public void ExportOnnx(Stream output, bool foldBatchNorm = true) => OnnxExporter.Export(Network, output, OnnxOptions(foldBatchNorm));
+    public void ExportOnnx(Stream output, bool foldBatchNorm = true, bool testTimeFlip = false) =>
+        OnnxExporter.Export(Network, output, OnnxOptions(foldBatchNorm, testTimeFlip));
 
     /// <summary>Exports the model as ONNX to <paramref name="path"/>, atomically.</summary>
-    public void ExportOnnx(string path, bool foldBatchNorm = true) => OnnxExporter.Export(Network, path, OnnxOptions(foldBatchNorm));
+    public void ExportOnnx(string path, bool foldBatchNorm = true, bool testTimeFlip = false) =>
+        OnnxExporter.Export(Network, path, OnnxOptions(foldBatchNorm, testTimeFlip));
 
     /// <summary>Reads weights saved by <see cref="SaveWeights(Stream)"/> and rebuilds the model; refuses files without ResNet.ML metadata.</summary>
     public static TrainedModel LoadWeights(Stream input, string source = "the weights")

@@ -137,6 +137,27 @@ public sealed class ResNetCliTests
     }
 
     [TestMethod]
+    public void Export_TtaFlip_WritesTheMirrorAveragingGraph_AndIsRefusedForSafetensors()
+    {
+        string folder = TempFolder();
+        string plain = Path.Combine(folder, "plain.onnx"), tta = Path.Combine(folder, "tta.onnx");
+        string[] fresh = ["--arch", TinyArchitecture, "--classes", "4", "--channels", "3", "--image-size", "16", "--seed", "3"];
+        Assert.AreEqual(0, Run(["export", .. fresh, "--output", plain]).Code);
+        var r = Run(["export", .. fresh, "--tta-flip", "--output", tta]);
+        Assert.AreEqual(0, r.Code, r.Err);
+        using (var predictor = ResNet.ML.Onnx.OnnxPredictor.Load(tta))
+            Assert.AreEqual("flip", predictor.Metadata[ResNet.ML.Onnx.OnnxMetadataKeys.TestTimeAugmentation]);
+        using (var predictor = ResNet.ML.Onnx.OnnxPredictor.Load(plain))
+            Assert.AreEqual("none", predictor.Metadata[ResNet.ML.Onnx.OnnxMetadataKeys.TestTimeAugmentation]);
+
+        string weights = Path.Combine(folder, "w.safetensors");
+        var refused = Run(["export", .. fresh, "--tta-flip", "--output", weights]);
+        Assert.AreNotEqual(0, refused.Code);
+        StringAssert.Contains(refused.Err, "--tta-flip");
+        Assert.IsFalse(File.Exists(weights), "nothing is written when the options are refused");
+    }
+
+    [TestMethod]
     public void Benchmark_PrintsOneJsonLine()
     {
         var r = Run("benchmark", "--arch", TinyArchitecture, "--batch-size", "4", "--image-size", "8", "--channels", "1", "--steps", "1", "--threads", "1", "--json");

@@ -179,6 +179,38 @@ public class OnnxExporterTests
     }
 
     [TestMethod]
+    [DataRow(13)]
+    [DataRow(17)]
+    [DataRow(21)]
+    public void Test_time_flip_averages_each_images_logits_with_its_mirror_images(int opset)
+    {
+        var net = Cifar(1, 4, 5, Shortcut.A, inputChannels: 3, size: 12);
+        Randomize(net, 21);
+        const int n = 3, c = 3, h = 12, w = 12;
+        float[] x = RandomInput(n * c * h * w, 17);
+        var mirrored = new float[x.Length];
+        for (int i = 0; i < n * c * h; i++)
+            for (int j = 0; j < w; j++) mirrored[i * w + j] = x[i * w + (w - 1 - j)];
+        using var plain = OnnxPredictor.FromBytes(OnnxExporter.ExportToBytes(net, new OnnxExportOptions { InputHeight = h, InputWidth = w, Opset = opset }));
+        using var tta = OnnxPredictor.FromBytes(OnnxExporter.ExportToBytes(net, new OnnxExportOptions { InputHeight = h, InputWidth = w, Opset = opset, TestTimeFlip = true }));
+        var a = plain.Score(x).Logits;
+        var b = plain.Score(mirrored).Logits;
+        var expected = a.Zip(b, (p, q) => (p + q) / 2).ToArray();
+        var scored = tta.Score(x);
+        AssertClose(expected, scored.Logits, 5, 1e-5, "mean of the logits of the images and of their mirror images");
+        Assert.IsTrue(a.Zip(b).Any(p => Math.Abs(p.First - p.Second) > 1e-3), "the random network must tell an image from its mirror image, or the test proves nothing");
+        for (int i = 0; i < n; i++)
+        {
+            var row = expected.AsSpan(i * 5, 5).ToArray();
+            var softmax = row.Select(v => Math.Exp(v - row.Max())).ToArray();
+            for (int k = 0; k < 5; k++)
+                Assert.AreEqual(softmax[k] / softmax.Sum(), scored.Probabilities[i * 5 + k], 1e-5, $"image {i}, class {k}: the probabilities are the softmax of the averaged logits");
+        }
+        Assert.AreEqual("flip", tta.Metadata[OnnxMetadataKeys.TestTimeAugmentation]);
+        Assert.AreEqual("none", plain.Metadata[OnnxMetadataKeys.TestTimeAugmentation]);
+    }
+
+    [TestMethod]
     [DataRow(13, 7L)]
     [DataRow(17, 8L)]
     [DataRow(21, 10L)]
