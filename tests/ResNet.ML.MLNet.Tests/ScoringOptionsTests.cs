@@ -7,12 +7,12 @@ namespace ResNet.ML.MLNet.Tests;
 [TestClass]
 public sealed class ScoringOptionsTests
 {
-    private static ITransformer Fit(MLContext ml, IDataView data, int? gpu, bool fallback) =>
+    private static ITransformer Fit(MLContext ml, IDataView data, int? gpu, bool fallback, bool testTimeFlip = false) =>
         ml.Transforms.Conversion.MapValueToKey("Label")
             .Append(new ResNetTrainer(ml, new ResNetTrainer.Options
             {
                 Architecture = "resnet8", FeatureColumnName = "Pixels", Epochs = 1, BatchSize = 10, ValidationFraction = 0,
-                GpuDeviceId = gpu, FallbackToCpu = fallback,
+                GpuDeviceId = gpu, FallbackToCpu = fallback, TestTimeFlip = testTimeFlip, Threads = 1,
             }))
             .Fit(data);
 
@@ -34,5 +34,45 @@ public sealed class ScoringOptionsTests
             StringAssert.Contains(ex.Message, "GpuDeviceId");
             StringAssert.Contains(ex.Message, "CUDA");
         }
+    }
+
+    private sealed class Scored
+    {
+        public float[] Score = [];
+    }
+
+    [TestMethod]
+    public void TestTimeFlip_ScoresEachImageAsTheMeanOfItsAndItsMirrorImagesLogits()
+    {
+        var rows = ColorImages.PixelRows(30, seed: 8);
+        var mirrored = rows.Select(r => new ColorImages.PixelRow { Label = r.Label, Pixels = Mirror(r.Pixels, 3, 12, 12) }).ToList();
+        // The same seed and one thread train the same weights twice; only the exported graph differs.
+        var plain = Fit(new MLContext(seed: 3), new MLContext().Data.LoadFromEnumerable(rows), gpu: null, fallback: false);
+        var tta = Fit(new MLContext(seed: 3), new MLContext().Data.LoadFromEnumerable(rows), gpu: null, fallback: false, testTimeFlip: true);
+        var ml = new MLContext();
+        float[][] Scores(ITransformer model, List<ColorImages.PixelRow> data) =>
+            ml.Data.CreateEnumerable<Scored>(model.Transform(ml.Data.LoadFromEnumerable(data)), reuseRowObject: false).Select(s => s.Score).ToArray();
+        var a = Scores(plain, rows);
+        var b = Scores(plain, mirrored);
+        var t = Scores(tta, rows);
+        bool differs = false;
+        for (int i = 0; i < rows.Count; i++)
+        {
+            // softmax((la + lb) / 2) is proportional to sqrt(pa * pb): the mean of the logits, in probabilities.
+            var expected = a[i].Zip(b[i], (p, q) => Math.Sqrt((double)p * q)).ToArray();
+            double sum = expected.Sum();
+            for (int k = 0; k < expected.Length; k++)
+                Assert.AreEqual(expected[k] / sum, t[i][k], 1e-4, $"row {i}, class {k}");
+            differs |= a[i].Zip(b[i]).Any(p => Math.Abs(p.First - p.Second) > 1e-2);
+        }
+        Assert.IsTrue(differs, "an image and its mirror image must score differently somewhere, or the test proves nothing");
+    }
+
+    private static float[] Mirror(float[] chw, int channels, int height, int width)
+    {
+        var m = new float[chw.Length];
+        for (int row = 0; row < channels * height; row++)
+            for (int x = 0; x < width; x++) m[row * width + x] = chw[row * width + width - 1 - x];
+        return m;
     }
 }
