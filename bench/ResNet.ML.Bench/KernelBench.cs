@@ -101,36 +101,6 @@ internal static class KernelBench
     }
 
     /// <summary>
-    /// A/B of an engine experiment switched by <see cref="DirectConv.Experiment"/> (off, on), interleaved call by call,
-    /// minimum over 25 samples of 3 calls (wall time), conv forward and backward over 64 images. Run with --ab T.
-    /// </summary>
-    public static void ExperimentAB(int threads)
-    {
-        Engine.Threads = threads;
-        var rng = new Rng(1);
-        foreach (var (cin, cout, hw, stride) in (Environment.GetEnvironmentVariable("AB_IMAGENET") == "1" ? new[] { (128, 256, 28, 2), (256, 256, 14, 1), (256, 512, 14, 2), (512, 512, 7, 1) } : new[] { (3, 16, 32, 1), (1, 16, 28, 1), (16, 16, 32, 1), (16, 32, 32, 2), (32, 64, 16, 2), (32, 32, 16, 1), (64, 64, 8, 1), (16, 16, 28, 1), (16, 32, 28, 2), (32, 64, 14, 2), (32, 32, 14, 1), (64, 64, 7, 1) }))
-        {
-            var (conv, x, dy) = RandomConv(rng, cin, cout, hw, stride, 64);
-            double flops = 2.0 * 64 * cout * dy.H * dy.W * cin * 9;
-            var fwd = new[] { double.MaxValue, double.MaxValue };
-            var bwd = new[] { double.MaxValue, double.MaxValue };
-            var wgt = new[] { double.MaxValue, double.MaxValue };
-            static double Wall(Action a) { var t = Stopwatch.StartNew(); a(); a(); a(); return t.Elapsed.TotalSeconds / 3; }
-            for (int rep = 0; rep < 25; rep++)
-                for (int v = 0; v < 2; v++)
-                {
-                    DirectConv.Experiment = v == 1;
-                    fwd[v] = Math.Min(fwd[v], Wall(() => conv.Forward(x, true)));
-                    bwd[v] = Math.Min(bwd[v], Wall(() => conv.Backward(dy)));
-                    wgt[v] = Math.Min(wgt[v], Wall(() => conv.BackwardParametersOnly(dy)));
-                }
-            DirectConv.Experiment = false;
-            string G(double sec, double f) => $"{sec * 1e3,6:F2} ms {f / sec / 1e9,5:F0} GF/s";
-            Console.WriteLine($"conv {cin}->{cout} {hw}x{hw} s{stride}: fwd {G(fwd[0], flops)} -> {G(fwd[1], flops)} | bwd {G(bwd[0], 2 * flops)} -> {G(bwd[1], 2 * flops)} | weights {G(wgt[0], flops)} -> {G(wgt[1], flops)}");
-        }
-    }
-
-    /// <summary>
     /// A/B of the batch norm's plane visiting order (<see cref="BatchNorm2d.ImageMajorBelow"/>: 0 = channel by channel
     /// everywhere, 1024, 4096 = image by image up to 32x32), fused BN+ReLU forward and backward over a batch of 128,
     /// interleaved, minimum of 15. Run with --bn T.

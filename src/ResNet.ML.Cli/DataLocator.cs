@@ -6,7 +6,8 @@ namespace ResNet.ML.Cli;
 internal enum DataSplit { Train, Test }
 
 /// <summary>How folder images are decoded: resized to a square size and to a channel count (null: as they come).</summary>
-internal sealed record DataRequest(int? ImageSize, int? Channels);
+/// <param name="Warnings">Where a warning about the data goes (skipped images); the CLI's error writer. Default: none written.</param>
+internal sealed record DataRequest(int? ImageSize, int? Channels, bool SkipBadImages = false, TextWriter? Warnings = null);
 
 /// <summary>Finds out what a --data path holds (IDX files, CIFAR batches, an image folder) and loads it.</summary>
 internal static class DataLocator

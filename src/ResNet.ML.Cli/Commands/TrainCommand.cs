@@ -109,8 +109,7 @@ internal static class TrainCommand
             TrainChecks.BeforeLoading(p.GetValue(imageSize), p.GetValue(channels));
             var checkpoint = resumeFrom is null ? null : TrainingCheckpoint.Load(resumeFrom);
             TrainChecks.WarnThreads(cli, options.Threads, checkpoint);
-            ImageFolders.SkipBadImages = p.GetValue(skipBad);
-            var load = new DataRequest(p.GetValue(imageSize), p.GetValue(channels));
+            var load = new DataRequest(p.GetValue(imageSize), p.GetValue(channels), p.GetValue(skipBad), cli.Error);
             string? dataPath = p.GetValue(data);
             var train = dataPath is null ? DataLocator.EmbeddedDefault() : DataLocator.Load(dataPath, DataSplit.Train, load);
             TrainChecks.RequestUsed(train, load.ImageSize, load.Channels);

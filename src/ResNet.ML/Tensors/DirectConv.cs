@@ -46,7 +46,6 @@ internal static unsafe partial class DirectConv
     }
 
     internal static bool ForceShifted;   // bench --layouts A/B only
-    internal static bool Experiment;     // bench --ab / --experiment: read only by a change under test, nothing on main
 
     [ThreadStatic] private static int[]? t_offsets;
     [ThreadStatic] private static int[]? t_bases;

@@ -217,6 +217,30 @@ public sealed class ResNetCliTests
         Assert.IsFalse(Directory.Exists(readOnly) && Directory.EnumerateFileSystemEntries(readOnly).Any());
     }
 
+    [TestMethod]
+    public void Train_SkipBadImages_LeavesOutTheCorruptFileThatOtherwiseStopsTheRun()
+    {
+        string folder = TempFolder();
+        for (int c = 0; c < 2; c++)
+        {
+            Directory.CreateDirectory(Path.Combine(folder, $"class{c}"));
+            for (int i = 0; i < 4; i++)
+                File.WriteAllBytes(Path.Combine(folder, $"class{c}", $"{i}.png"), TestPng.Encode(Enumerable.Repeat((byte)(c * 200 + i), 64).ToArray(), 8, 8, 1));
+        }
+        string corrupt = Path.Combine(folder, "class1", "broken.png");
+        File.WriteAllBytes(corrupt, [0x89, 0x50, 0x4E, 0x47, 1, 2, 3]);
+        string[] train = ["train", "--data", folder, "--channels", "1", "--arch", TinyArchitecture, "--epochs", "1", "--batch-size", "4", "--validation-fraction", "0"];
+
+        var stopped = Run([.. train, "--output", TempFolder()]);
+        Assert.AreEqual(ResNetCli.ExitError, stopped.Code);
+        StringAssert.Contains(stopped.Err, "broken.png");
+
+        var skipped = Run([.. train, "--skip-bad-images", "--output", TempFolder()]);
+        Assert.AreEqual(0, skipped.Code, skipped.Err);
+        StringAssert.Contains(skipped.Err, "skipped 1 image");
+        StringAssert.Contains(skipped.Out, "8 images");
+    }
+
     private static string MakeReadOnlyFolder()
     {
         string path = TempFolder();
