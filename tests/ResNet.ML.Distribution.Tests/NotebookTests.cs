@@ -141,4 +141,26 @@ public sealed class NotebookTests
         }
         Assert.HasCount(1, runs.SelectMany(NotebookRunner.Charts).ToList());
     }
+
+    [TestMethod]
+    [Timeout(10 * 60 * 1000, CooperativeCancellation = true)]
+    public async Task Transfer_learning_trains_from_scratch_and_from_dnn_resnet18_and_scores_the_export_with_onnx_runtime()
+    {
+        var runs = await Run("transfer-learning.ipynb");
+        string all = string.Concat(runs.Select(NotebookRunner.Stdout));
+        // The weights came from the package the notebook references, restored by the kernel (not from a build output).
+        StringAssert.Contains(all, "ResNet18Onnx/ResNet18.onnx");
+        StringAssert.Contains(all, "training: 500 images (50 per class), held out: 1000, [1, 48, 48]");
+        var accuracy = new Dictionary<string, double>();
+        foreach (string mode in new[] { "scratch", "pretrained", "ONNX Runtime" })
+        {
+            var result = Regex.Match(all, $@"^{mode} +held-out top-1 ([0-9.]+) ?%", RegexOptions.Multiline);
+            Assert.IsTrue(result.Success, $"{mode}: {all}");
+            accuracy[mode] = double.Parse(result.Groups[1].Value, CultureInfo.InvariantCulture);
+        }
+        // Chance is 10 %: both runs must have learned something, by a clear margin.
+        Assert.IsGreaterThan(30.0, accuracy["scratch"], all);
+        Assert.IsGreaterThan(30.0, accuracy["pretrained"], all);
+        Assert.IsLessThanOrEqualTo(0.5, Math.Abs(accuracy["ONNX Runtime"] - accuracy["pretrained"]), $"the exported model scores as the engine does: {all}");
+    }
 }

@@ -12,7 +12,9 @@ namespace ResNet.ML.Models;
 /// has three blocks, so its architecture is <c>resnet18 blocks=2,2,2,3</c>. The package's preprocessing graph (RGB to
 /// BGR, minus a mean image) becomes the stem's channel order and a <see cref="Data.Normalization"/>, so a network
 /// loaded from it takes raw 0-255 RGB pixels like every model here. The files are found next to the app (the
-/// package's build .props copies them to <c>DnnImageModels/</c> in the output folder) or in the NuGet package cache.
+/// package's build .props copies them to <c>DnnImageModels/</c> in the output folder), in the package folder its assembly
+/// is loaded from (a notebook kernel's <c>#r "nuget:"</c>, whichever packages folder it restored into) or in the NuGet
+/// package cache.
 /// </summary>
 public sealed class PretrainedBackbone
 {
@@ -136,11 +138,17 @@ public sealed class PretrainedBackbone
     /// <summary>The folders searched for the package's <c>DnnImageModels</c>, in order.</summary>
     public static IReadOnlyList<string> SearchFolders() => SearchFolders(AppContext.BaseDirectory);
 
-    internal static IReadOnlyList<string> SearchFolders(string appFolder)
+    internal static IReadOnlyList<string> SearchFolders(string appFolder) => SearchFolders(appFolder, LoadedPackageAssemblies());
+
+    internal static IReadOnlyList<string> SearchFolders(string appFolder, IEnumerable<string> packageAssemblyPaths)
     {
         var folders = new List<string>();
         if (Environment.GetEnvironmentVariable(FolderVariable) is { Length: > 0 } given) folders.Add(given);
         folders.Add(Path.Combine(appFolder, "DnnImageModels"));
+        // The package's own assembly, where a host loaded it from the package folder (a notebook kernel's #r "nuget:",
+        // which may restore into a fallback packages folder or a packages folder of its own, not the NuGet cache below).
+        foreach (string path in packageAssemblyPaths)
+            if (PackageModelsFolder(path) is { } folder && !folders.Contains(folder, StringComparer.Ordinal)) folders.Add(folder);
         string? cache = Environment.GetEnvironmentVariable("NUGET_PACKAGES");
         if (string.IsNullOrEmpty(cache))
         {
@@ -152,12 +160,50 @@ public sealed class PretrainedBackbone
         return folders;
     }
 
+    /// <summary>
+    /// The package's <c>tools/DnnImageModels</c> for its assembly at <paramref name="assemblyPath"/> when that lies in
+    /// the package's <c>lib/&lt;framework&gt;/</c> folder (as restored into a packages folder); null otherwise (e.g. an
+    /// app's output folder, where the .props copied the models next to it).
+    /// </summary>
+    internal static string? PackageModelsFolder(string assemblyPath)
+    {
+        if (string.IsNullOrEmpty(assemblyPath)) return null;
+        var framework = Directory.GetParent(Path.GetFullPath(assemblyPath));
+        var lib = framework?.Parent;
+        if (lib?.Parent is not { } package || !string.Equals(lib.Name, "lib", StringComparison.OrdinalIgnoreCase)) return null;
+        return Path.Combine(package.FullName, "tools", "DnnImageModels");
+    }
+
+    /// <summary>
+    /// Where the package's assembly is loaded from. A reference alone loads nothing (a kernel's <c>#r "nuget:"</c> only
+    /// references it), so when it is not loaded yet it is loaded by name, which the host resolves to the file it
+    /// referenced; without the package that fails and nothing is returned.
+    /// </summary>
+    private static List<string> LoadedPackageAssemblies()
+    {
+        var loaded = AppDomain.CurrentDomain.GetAssemblies()
+            .Where(a => !a.IsDynamic && string.Equals(a.GetName().Name, DnnResNet18Package, StringComparison.OrdinalIgnoreCase)).ToList();
+        if (loaded.Count == 0)
+        {
+            try { loaded.Add(System.Reflection.Assembly.Load(new System.Reflection.AssemblyName(DnnResNet18Package))); }
+            catch (Exception e) when (e is FileNotFoundException or FileLoadException or BadImageFormatException) { }
+        }
+        var locations = new List<string>();
+        foreach (var assembly in loaded)
+        {
+            try { if (assembly.Location.Length > 0) locations.Add(assembly.Location); }
+            catch (NotSupportedException) { }
+        }
+        return locations;
+    }
+
     /// <summary>The featurizer and preprocessing files of <see cref="DnnResNet18"/>.</summary>
     public static (string Model, string Preprocess) Locate() => Locate(AppContext.BaseDirectory);
 
-    internal static (string Model, string Preprocess) Locate(string appFolder)
+    internal static (string Model, string Preprocess) Locate(string appFolder) => Locate(SearchFolders(appFolder));
+
+    internal static (string Model, string Preprocess) Locate(IReadOnlyList<string> folders)
     {
-        var folders = SearchFolders(appFolder);
         foreach (string folder in folders)
         {
             string model = Path.Combine(folder, "ResNet18Onnx", "ResNet18.onnx"), preprocess = Path.Combine(folder, "ResNetPrepOnnx", "ResNetPreprocess.onnx");

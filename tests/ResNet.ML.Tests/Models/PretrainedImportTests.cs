@@ -222,4 +222,42 @@ public sealed class PretrainedImportTests
             Directory.Delete(empty, true);
         }
     }
+
+    [TestMethod]
+    public void PackageRestoredOutsideTheNuGetCache_IsFoundThroughItsAssembly()
+    {
+        // A notebook kernel's #r "nuget:" may restore the package into a fallback packages folder (or one of its own)
+        // rather than $NUGET_PACKAGES or ~/.nuget/packages, and copies nothing next to the app: the package's folder
+        // is where its lib/<framework>/ assembly was loaded from.
+        string root = Directory.CreateTempSubdirectory("resnetml-dnn-fallback-").FullName;
+        string? saved = Environment.GetEnvironmentVariable("NUGET_PACKAGES");
+        try
+        {
+            string package = Path.Combine(root, "fallback", "microsoft.ml.dnnimagefeaturizer.resnet18", "0.23.1");
+            string dll = Path.Combine(package, "lib", "netstandard2.0", "Microsoft.ML.DnnImageFeaturizer.ResNet18.dll");
+            string models = Path.Combine(package, "tools", "DnnImageModels");
+            string model = Path.Combine(models, "ResNet18Onnx", "ResNet18.onnx"), preprocess = Path.Combine(models, "ResNetPrepOnnx", "ResNetPreprocess.onnx");
+            foreach (string file in new[] { dll, model, preprocess })
+            {
+                Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+                File.WriteAllBytes(file, []);
+            }
+            Assert.AreEqual(models, PretrainedBackbone.PackageModelsFolder(dll));
+            // An app's output folder is not a package's lib folder: there the .props copied the models next to the app.
+            Assert.IsNull(PretrainedBackbone.PackageModelsFolder(Path.Combine(root, "app", "bin", "Release", "net10.0", "Microsoft.ML.DnnImageFeaturizer.ResNet18.dll")));
+            Assert.IsNull(PretrainedBackbone.PackageModelsFolder(""));
+
+            Environment.SetEnvironmentVariable("NUGET_PACKAGES", Directory.CreateDirectory(Path.Combine(root, "cache")).FullName);
+            string app = Directory.CreateDirectory(Path.Combine(root, "app")).FullName;
+            Assert.ThrowsExactly<FileNotFoundException>(() => PretrainedBackbone.Locate(PretrainedBackbone.SearchFolders(app, [])));
+            var folders = PretrainedBackbone.SearchFolders(app, [dll]);
+            Assert.IsLessThan(folders.ToList().IndexOf(models), folders.ToList().IndexOf(Path.Combine(app, "DnnImageModels")), "next to the app first");
+            Assert.AreEqual((model, preprocess), PretrainedBackbone.Locate(folders));
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("NUGET_PACKAGES", saved);
+            Directory.Delete(root, true);
+        }
+    }
 }
