@@ -28,6 +28,7 @@ internal static class ExportCommand
         {
             string outputPath = Path.GetFullPath(p.GetValue(output)!);
             string kind = p.GetValue(format) ?? (outputPath.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) ? "safetensors" : "onnx");
+            if (kind != "onnx" && p.GetValue(ttaFlip)) throw new UsageException("--tta-flip applies to ONNX exports only; safetensors files hold weights, not a scoring graph.");
             TrainedModel trained;
             if (p.GetValue(model) is string modelPath)
             {
@@ -42,7 +43,6 @@ internal static class ExportCommand
             else throw new UsageException("Give --model FILE, or --arch NAME (with --classes, --channels, --image-size, --seed) for a fresh model.");
 
             OutputFolder.EnsureWritable(Path.GetDirectoryName(outputPath)!);
-            if (kind != "onnx" && p.GetValue(ttaFlip)) throw new UsageException("--tta-flip applies to ONNX exports only; safetensors files hold weights, not a scoring graph.");
             if (kind == "onnx") trained.ExportOnnx(outputPath, foldBatchNorm: !p.GetValue(noFold), testTimeFlip: p.GetValue(ttaFlip));
             else trained.SaveWeights(outputPath);
             cli.Line($"Wrote {outputPath} ({kind}, {trained.Architecture}, {trained.Network.ParameterCount:N0} parameters, input [{trained.Channels}, {trained.Height}, {trained.Width}], {trained.ClassNames.Count} classes).");
