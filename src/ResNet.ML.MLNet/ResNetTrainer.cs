@@ -1,5 +1,6 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.Runtime;
 using ResNet.ML.Data;
 using ResNet.ML.MLNet.Scoring;
@@ -74,10 +75,14 @@ public sealed class ResNetTrainer : IEstimator<ITransformer>
         /// </summary>
         public IDataView? ValidationSet { get; set; }
 
-        /// <summary>GPU to score on (ONNX Runtime's CUDA provider); null (default) scores on the CPU.</summary>
+        /// <summary>
+        /// GPU the fitted model scores on (ONNX Runtime's CUDA provider). Null (default): <c>MLContext.GpuDeviceId</c> if
+        /// set; else, unless <see cref="ResNetTrainerOptions.Device"/> is <c>Cpu</c>, GPU 0 with a CPU fallback when the app
+        /// loads the CUDA ONNX Runtime (Microsoft.ML.OnnxRuntime.Gpu); else the CPU.
+        /// </summary>
         public int? GpuDeviceId { get; set; }
 
-        /// <summary>Fall back to the CPU when the GPU cannot be used. Default false, as ApplyOnnxModel's.</summary>
+        /// <summary>With <see cref="GpuDeviceId"/> set: fall back to the CPU when the GPU cannot be used. Default false, as ApplyOnnxModel's.</summary>
         public bool FallbackToCpu { get; set; }
 
         /// <summary>
@@ -212,7 +217,13 @@ public sealed class ResNetTrainer : IEstimator<ITransformer>
         ScoringGraph.AddLabelOutputs(network, keyValues);
         if (kind == FeatureKind.EncodedImage) ScoringGraph.AddFlatPixelsFront(network, shape);
 
-        return ScoringPipeline.Fit(_ml, trainData, o.FeatureColumnName, kind, shape, (int)o.Resize, keyValues, network, o.GpuDeviceId, o.FallbackToCpu);
+        var (gpu, fallback) = ScoringDevice.Resolve(o.GpuDeviceId, o.FallbackToCpu, _ml.GpuDeviceId, _ml.FallbackToCpu, o.Device,
+            OrtEnv.Instance().GetAvailableProviders());
+        // ApplyOnnxModel takes MLContext.GpuDeviceId whenever it is given no GPU, and with the CPU ONNX Runtime that ends
+        // in an EntryPointNotFoundException its own fallback does not catch. When the context's GPU is to be dropped
+        // (Resolve allowed the fallback), the scoring transforms are built in a context without it.
+        var scoring = gpu is null && _ml.GpuDeviceId is not null ? new MLContext(seed: o.Seed) : _ml;
+        return ScoringPipeline.Fit(scoring, trainData, o.FeatureColumnName, kind, shape, (int)o.Resize, keyValues, network, gpu, fallback);
     }
 
     private ImageDataset ReadImages(IDataView data, FeatureKind kind, ImageShape shape, KeyValueTable keyValues, string what, CancellationToken ct)

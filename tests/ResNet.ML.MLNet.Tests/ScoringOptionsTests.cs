@@ -1,5 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.OnnxRuntime;
+using ResNet.ML.MLNet.Scoring;
+using ResNet.ML.Training.Backends;
 
 namespace ResNet.ML.MLNet.Tests;
 
@@ -34,6 +36,43 @@ public sealed class ScoringOptionsTests
             StringAssert.Contains(ex.Message, "GpuDeviceId");
             StringAssert.Contains(ex.Message, "CUDA");
         }
+    }
+
+    private static readonly string[] CpuOnly = ["CPUExecutionProvider"];
+    private static readonly string[] WithCuda = ["CUDAExecutionProvider", "CPUExecutionProvider"];
+
+    [TestMethod]
+    public void WithTheCudaOnnxRuntimeLoaded_TheFittedModelAsksForGpu0WithFallback_UnlessToldOtherwise()
+    {
+        // Nothing set: the CUDA package's provider is taken (GPU 0, CPU fallback); the CPU package's absence of it is not an error.
+        Assert.AreEqual((0, true), ScoringDevice.Resolve(null, false, null, false, TrainingDevice.Auto, WithCuda));
+        Assert.AreEqual((0, true), ScoringDevice.Resolve(null, false, null, false, TrainingDevice.Cuda, WithCuda));
+        Assert.AreEqual(((int?)null, false), ScoringDevice.Resolve(null, false, null, false, TrainingDevice.Auto, CpuOnly));
+        // Device = Cpu keeps scoring on the CPU too.
+        Assert.AreEqual(((int?)null, false), ScoringDevice.Resolve(null, false, null, false, TrainingDevice.Cpu, WithCuda));
+        // ML.NET's context-wide setting comes before the automatic choice, the option before both.
+        Assert.AreEqual((1, false), ScoringDevice.Resolve(null, false, 1, false, TrainingDevice.Cpu, WithCuda));
+        Assert.AreEqual((2, true), ScoringDevice.Resolve(2, true, 1, false, TrainingDevice.Auto, WithCuda));
+        // Asked for without CUDA: dropped with a fallback, refused naming the setting without one.
+        Assert.AreEqual(((int?)null, false), ScoringDevice.Resolve(null, false, 1, true, TrainingDevice.Auto, CpuOnly));
+        var ex = Assert.ThrowsExactly<InvalidOperationException>(() => ScoringDevice.Resolve(null, false, 1, false, TrainingDevice.Auto, CpuOnly));
+        StringAssert.Contains(ex.Message, "MLContext.GpuDeviceId");
+        StringAssert.Contains(ex.Message, "CPUExecutionProvider");
+    }
+
+    [TestMethod]
+    public void MLContextGpuDeviceId_IsHonoured_ByTheFittedModel()
+    {
+        if (OrtEnv.Instance().GetAvailableProviders().Contains("CUDAExecutionProvider"))
+            Assert.Inconclusive("This test checks the refusal that only an ONNX Runtime without CUDA gives.");
+        // The context's GPU reaches the scorer: without CUDA and without the context's fallback, Fit refuses, naming it.
+        var ml = new MLContext(seed: 5) { GpuDeviceId = 0, FallbackToCpu = false };
+        var data = ml.Data.LoadFromEnumerable(ColorImages.PixelRows(30, seed: 5));
+        var ex = Assert.ThrowsExactly<InvalidOperationException>(() => Fit(ml, data, gpu: null, fallback: false));
+        StringAssert.Contains(ex.Message, "MLContext.GpuDeviceId");
+        ml.FallbackToCpu = true;
+        var model = Fit(ml, data, gpu: null, fallback: false);
+        Assert.IsNotNull(model.Transform(data).Schema.GetColumnOrNull("Score"));
     }
 
     private sealed class Scored

@@ -38,21 +38,6 @@ internal static class ScoringPipeline
             .Append(ml.Transforms.DropColumns(ResizedImage));
     }
 
-    /// <summary>
-    /// The GPU to hand ApplyOnnxModel. ML.NET falls back to the CPU only when ONNX Runtime reports a CUDA error, but an
-    /// ONNX Runtime built without CUDA (the CPU package Microsoft.ML.OnnxRuntime) lacks the entry point altogether, which
-    /// ML.NET does not catch; so without a CUDA provider the fallback is taken here, or the option is refused.
-    /// </summary>
-    private static int? ResolveGpu(int? gpuDeviceId, bool fallbackToCpu)
-    {
-        if (gpuDeviceId is null) return null;
-        if (OrtEnv.Instance().GetAvailableProviders().Contains("CUDAExecutionProvider")) return gpuDeviceId;
-        if (fallbackToCpu) return null;
-        throw new InvalidOperationException(
-            $"Option GpuDeviceId is {gpuDeviceId}, but this ONNX Runtime has no CUDA execution provider (it offers {string.Join(", ", OrtEnv.Instance().GetAvailableProviders())}); " +
-            "reference Microsoft.ML.OnnxRuntime.Gpu instead of Microsoft.ML.OnnxRuntime in the app, or set FallbackToCpu to score on the CPU.");
-    }
-
     public static ITransformer Fit(MLContext ml, IDataView data, string featureColumn, FeatureKind kind, ImageShape shape,
         int resizeMode, KeyValueTable keyValues, ModelProto network, int? gpuDeviceId, bool fallbackToCpu)
     {
@@ -81,7 +66,6 @@ internal static class ScoringPipeline
                 throw new ArgumentOutOfRangeException(nameof(kind), kind, null);
         }
 
-        gpuDeviceId = ResolveGpu(gpuDeviceId, fallbackToCpu);
         var model = new MemoryStream(network.ToByteArray());
         var scorer = ml.Transforms.ApplyOnnxModel([ScoreColumn, ScoringColumns.PredictedValueVector], onnxInputs, model, gpuDeviceId, fallbackToCpu);
         IEstimator<ITransformer> pipeline = front is null ? scorer : front.Append(scorer);
