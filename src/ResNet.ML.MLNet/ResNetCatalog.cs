@@ -16,9 +16,9 @@ public static class ResNetCatalog
     /// <param name="labelColumnName">The label column, a key type with key values (from <c>MapValueToKey</c>).</param>
     /// <param name="featureColumnName">The image column: see <see cref="ResNetTrainer"/>.</param>
     /// <param name="architecture">The ResNet.ML preset, e.g. "resnet20" (CIFAR-style) or "resnet18" (ImageNet-style).</param>
-    /// <param name="epochs">Passes over the training data.</param>
-    /// <param name="batchSize">Images per step.</param>
-    /// <param name="learningRate">Peak learning rate (SGD with momentum, cosine schedule).</param>
+    /// <param name="epochs">Passes over the training data; null: the options' default (see <see cref="ResNet.ML.Training.ResNetTrainerOptions.Epochs"/>).</param>
+    /// <param name="batchSize">Images per step; null: the options' default.</param>
+    /// <param name="learningRate">Peak learning rate (SGD with momentum, cosine schedule); null: the optimizer's default.</param>
     /// <param name="seed">Seeds initialization, shuffling, splitting and augmentation.</param>
     /// <remarks>
     /// ML.NET gives catalog extensions no access to the <see cref="MLContext"/> they hang off, so the fitted model's
@@ -27,19 +27,21 @@ public static class ResNetCatalog
     /// </remarks>
     public static ResNetTrainer ResNet(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog,
         string labelColumnName = "Label", string featureColumnName = "Features", string architecture = "resnet20",
-        int epochs = 10, int batchSize = 128, float learningRate = 0.1f, int seed = 0)
+        int? epochs = null, int? batchSize = null, float? learningRate = null, int seed = 0)
     {
         ArgumentNullException.ThrowIfNull(catalog);
-        return new ResNetTrainer(new MLContext(seed), new ResNetTrainer.Options
+        // The defaults live once, in the options; only what the caller gave is set.
+        var options = new ResNetTrainer.Options
         {
             LabelColumnName = labelColumnName,
             FeatureColumnName = featureColumnName,
             Architecture = architecture,
-            Epochs = epochs,
-            BatchSize = batchSize,
             LearningRate = learningRate,
             Seed = seed,
-        });
+        };
+        if (epochs is int e) options.Epochs = e;
+        if (batchSize is int b) options.BatchSize = b;
+        return new ResNetTrainer(new MLContext(seed), options);
     }
 
     /// <summary>Creates a <see cref="ResNetTrainer"/> with advanced options (every option is documented on <see cref="ResNetTrainer.Options"/>).</summary>

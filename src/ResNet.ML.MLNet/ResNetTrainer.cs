@@ -93,6 +93,18 @@ public sealed class ResNetTrainer : IEstimator<ITransformer>
         public bool TestTimeFlip { get; set; }
 
         /// <summary>
+        /// Options set to the named recipe (<see cref="TrainingRecipes"/>: <c>quick</c>, <c>fast</c>), its test-time flips
+        /// included; set the columns and anything else afterwards.
+        /// </summary>
+        public static Options FromRecipe(string name)
+        {
+            var recipe = TrainingRecipes.Get(name);
+            var options = recipe.ApplyTo(new Options());
+            options.TestTimeFlip = recipe.TestTimeFlip;
+            return options;
+        }
+
+        /// <summary>
         /// Also receives ResNet.ML's own progress reports (every step, every epoch end), beside the epoch lines the trainer
         /// writes to ML.NET's log (<c>MLContext.Log</c>). Default null.
         /// </summary>
@@ -256,7 +268,7 @@ public sealed class ResNetTrainer : IEstimator<ITransformer>
         using var channel = host.Start("Training");
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         channel.Info(MessageSensitivity.None, $"Training {o.Architecture} on {train.Count} images [{train.Channels}, {train.Height}, {train.Width}] of {train.ClassCount} classes" +
-            (validation is null ? "" : $", validating on {validation.Count}") + $": {o.Epochs} epochs, batch {o.BatchSize}, {o.Optimizer}, learning rate {o.LearningRate}.");
+            (validation is null ? "" : $", validating on {validation.Count}") + $": {o.Epochs} epochs, batch {o.BatchSize}, {o.Optimizer}, learning rate {o.ResolvedLearningRate}.");
         var progress = new HostProgress(report =>
         {
             if (report.Phase == TrainingPhase.EpochEnd && report.Epoch is { } e)

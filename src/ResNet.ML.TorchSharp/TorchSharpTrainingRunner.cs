@@ -181,7 +181,7 @@ public sealed class TorchSharpTrainingRunner : ITrainingRunner
     private void Update(float learningRate)
     {
         _steps++;
-        float wd = _options.WeightDecay;
+        float wd = _options.ResolvedWeightDecay;
         for (int i = 0; i < _parameters.Count; i++)
         {
             var (name, w, managed) = _parameters[i];

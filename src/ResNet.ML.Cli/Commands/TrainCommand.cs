@@ -10,29 +10,27 @@ namespace ResNet.ML.Cli.Commands;
 /// <summary><c>resnet train</c>: trains on --data (or the embedded Fashion-MNIST subset), writes model.onnx and model.safetensors.</summary>
 internal static class TrainCommand
 {
-    /// <summary>The defaults of a bare <c>resnet train</c>, measured to reach the README's accuracy in a few minutes on 2 cores.</summary>
-    internal const string DefaultArchitecture = "resnet20";
-    internal const int DefaultEpochs = 4;
-    internal const int DefaultBatchSize = 64;
-
     public static Command Create(CommandContext context)
     {
         var data = new Option<string?>("--data") { Description = "Training images: an IDX folder (MNIST/Fashion-MNIST), a CIFAR-10 binary folder, or an image folder with one subfolder per class. Default: the embedded Fashion-MNIST subset." };
         var validationData = new Option<string?>("--validation-data") { Description = "Validation images in the same forms; default: a stratified split of --data (see --validation-fraction)." };
-        var arch = new Option<string>("--arch") { Description = "Preset (resnet20, resnet56, resnet18, resnet50, ...) or a spec such as 'resnet20 widths=8,16,32'.", DefaultValueFactory = _ => DefaultArchitecture };
-        var epochs = new Option<int>("--epochs") { Description = "Passes over the training data.", DefaultValueFactory = _ => DefaultEpochs };
-        var batchSize = new Option<int>("--batch-size") { Description = "Images per step.", DefaultValueFactory = _ => DefaultBatchSize };
-        var optimizer = new Option<OptimizerKind>("--optimizer") { Description = "SgdMomentum, Adam or AdamW.", DefaultValueFactory = _ => OptimizerKind.SgdMomentum };
-        var lr = new Option<float?>("--lr") { Description = "Peak learning rate (default 0.1 for SGD, 0.01 for SGD with --pretrained, 0.001 for Adam/AdamW)." };
-        var momentum = new Option<float>("--momentum") { Description = "SGD momentum.", DefaultValueFactory = _ => 0.9f };
-        var nesterov = new Option<bool>("--nesterov") { Description = "Nesterov momentum." };
-        var weightDecay = new Option<float?>("--weight-decay") { Description = "Weight decay (default 5e-4 for SGD, 0.01 for AdamW, 0 for Adam)." };
-        var schedule = new Option<ScheduleKind>("--schedule") { Description = "Constant, Step (divide by 10 at 50% and 75%), Cosine, OneCycle.", DefaultValueFactory = _ => ScheduleKind.OneCycle };
-        var warmup = new Option<double>("--warmup") { Description = "Warm-up fraction of the run (OneCycle: 0 means 30%).", DefaultValueFactory = _ => 0.0 };
-        var smoothing = new Option<float>("--label-smoothing") { Description = "Label smoothing in [0, 1).", DefaultValueFactory = _ => 0f };
-        var augment = new Option<string>("--augment") { Description = "none, flip, cifar (pad 4 + random crop + flip, the paper's recipe) or imagenet (random resized crop + flip).", DefaultValueFactory = _ => "none" };
+        // Settings a recipe makes have no default of their own here: unset, they are the recipe's (or the library's).
+        var recipe = new Option<string>("--recipe") { Description = "Named settings to start from (options given beside it win): " + string.Join(" ", TrainingRecipes.All.Select(r => $"{r.Name} ({r.Summary})")), DefaultValueFactory = _ => TrainingRecipes.Quick.Name };
+        recipe.AcceptOnlyFromAmong([.. TrainingRecipes.All.Select(r => r.Name)]);
+        var arch = new Option<string?>("--arch") { Description = "Preset (resnet20, resnet56, resnet18, resnet50, ...) or a spec such as 'resnet20 widths=8,16,32'. Default: the recipe's (resnet20)." };
+        var epochs = new Option<int?>("--epochs") { Description = "Passes over the training data. Default: the recipe's (quick: 4)." };
+        var batchSize = new Option<int?>("--batch-size") { Description = "Images per step. Default: the recipe's (quick: 64)." };
+        var optimizer = new Option<OptimizerKind?>("--optimizer") { Description = "SgdMomentum, Adam or AdamW. Default: the recipe's (SgdMomentum); another optimizer than the recipe's also takes its own default --lr and --weight-decay." };
+        var lr = new Option<float?>("--lr") { Description = $"Peak learning rate. Default: the recipe's, else the optimizer's ({ResNetTrainerOptions.DefaultLearningRate(OptimizerKind.SgdMomentum)} for SGD, {ResNetTrainerOptions.DefaultLearningRate(OptimizerKind.SgdMomentum, pretrained: true)} for SGD with --pretrained, {ResNetTrainerOptions.DefaultLearningRate(OptimizerKind.Adam)} for Adam/AdamW)." };
+        var momentum = new Option<float?>("--momentum") { Description = "SGD momentum. Default: the recipe's (0.9)." };
+        var nesterov = new Option<bool>("--nesterov") { Description = "Nesterov momentum (--nesterov false turns a recipe's off)." };
+        var weightDecay = new Option<float?>("--weight-decay") { Description = $"Weight decay. Default: the recipe's, else the optimizer's ({ResNetTrainerOptions.DefaultWeightDecay(OptimizerKind.SgdMomentum)} for SGD, {ResNetTrainerOptions.DefaultWeightDecay(OptimizerKind.AdamW)} for AdamW, 0 for Adam)." };
+        var schedule = new Option<ScheduleKind?>("--schedule") { Description = "Constant, Step (divide by 10 at 50% and 75%), Cosine, OneCycle. Default: the recipe's (OneCycle)." };
+        var warmup = new Option<double?>("--warmup") { Description = "Warm-up fraction of the run (OneCycle: 0 means 30%). Default: the recipe's (0)." };
+        var smoothing = new Option<float?>("--label-smoothing") { Description = "Label smoothing in [0, 1). Default: the recipe's (quick: 0)." };
+        var augment = new Option<string?>("--augment") { Description = "none, flip, cifar (pad 4 + random crop + flip, the paper's recipe) or imagenet (random resized crop + flip). Default: the recipe's (quick: none)." };
         augment.AcceptOnlyFromAmong("none", "flip", "cifar", "imagenet");
-        var cropPadding = new Option<int?>("--crop-padding") { Description = "With --augment cifar: pixels of zero padding before the random crop (default 4; 2 suits 28x28 images)." };
+        var cropPadding = new Option<int?>("--crop-padding") { Description = "With a pad + random crop augmentation (--augment cifar, or the recipe's): pixels of zero padding before the crop (default 4; 2 suits 28x28 images)." };
         var erasing = new Option<double>("--random-erasing") { Description = "Probability of erasing a random rectangle of each training image (0: off; 0.5 is usual).", DefaultValueFactory = _ => 0.0 };
         var valFraction = new Option<double>("--validation-fraction") { Description = "Fraction of --data held out for validation when no --validation-data.", DefaultValueFactory = _ => 0.1 };
         var patience = new Option<int>("--early-stopping") { Description = "Stop after this many epochs without validation-accuracy improvement, keeping the best epoch's weights (0: off).", DefaultValueFactory = _ => 0 };
@@ -53,10 +51,10 @@ internal static class TrainCommand
         var skipBad = new Option<bool>("--skip-bad-images") { Description = "Leave out folder images that fail to decode (and say how many) instead of stopping." };
         var overwrite = new Option<bool>("--overwrite") { Description = "Start a new run in an --output folder that holds an earlier run's checkpoint, deleting that run's files." };
 
-        var ttaFlip = new Option<bool>("--tta-flip") { Description = "Export model.onnx with test-time flips inside the graph: each image's logits averaged with its mirror image's (twice the inference cost)." };
+        var ttaFlip = new Option<bool>("--tta-flip") { Description = "Export model.onnx with test-time flips inside the graph: each image's logits averaged with its mirror image's (twice the inference cost). Default: the recipe's (fast: on; --tta-flip false turns it off)." };
         var command = new Command("train", "Train a ResNet and export it to ONNX.")
         {
-            data, validationData, arch, epochs, batchSize, optimizer, lr, momentum, nesterov, weightDecay, schedule, warmup, smoothing,
+            data, validationData, recipe, arch, epochs, batchSize, optimizer, lr, momentum, nesterov, weightDecay, schedule, warmup, smoothing,
             augment, cropPadding, erasing, valFraction, patience, seed, threads, output, resume, checkpointEvery, imageSize, channels, initialWeights, freeze, pretrained, fineTuneFactor, limit, skipBad, overwrite, ttaFlip,
             backend, device,
         };
@@ -67,45 +65,43 @@ internal static class TrainCommand
             using var folderLock = OutputFolder.Lock(outputFolder);
             string? resumeFrom = p.GetValue(resume);
             bool replaceEarlierRun = OutputFolder.CheckPreviousRun(outputFolder, resumeFrom, p.GetValue(overwrite));
-            var kind = p.GetValue(optimizer);
-            var options = new ResNetTrainerOptions
+            var chosen = TrainingRecipes.Get(p.GetValue(recipe)!);
+            var options = chosen.ApplyTo(new ResNetTrainerOptions());
+            if (p.GetValue(arch) is string architecture) options.Architecture = architecture;
+            if (p.GetValue(epochs) is int epochCount) options.Epochs = epochCount;
+            if (p.GetValue(batchSize) is int batch) options.BatchSize = batch;
+            if (p.GetValue(optimizer) is OptimizerKind kind && kind != options.Optimizer)
             {
-                Architecture = p.GetValue(arch)!,
-                Epochs = p.GetValue(epochs),
-                BatchSize = p.GetValue(batchSize),
-                Optimizer = kind,
-                // A new head on pretrained features (unnormalized, large) diverges at SGD's 0.1.
-                LearningRate = p.GetValue(lr) ?? (kind == OptimizerKind.SgdMomentum ? (p.GetValue(pretrained) is null ? 0.1f : 0.01f) : 0.001f),
-                Momentum = p.GetValue(momentum),
-                Nesterov = p.GetValue(nesterov),
-                WeightDecay = p.GetValue(weightDecay) ?? kind switch { OptimizerKind.SgdMomentum => 5e-4f, OptimizerKind.AdamW => 0.01f, _ => 0f },
-                Schedule = p.GetValue(schedule),
-                WarmupFraction = p.GetValue(warmup),
-                LabelSmoothing = p.GetValue(smoothing),
-                Augmentation = WithErasing(p.GetValue(augment) switch
-                {
-                    "flip" => Augmentation.FlipOnly,
-                    "cifar" => p.GetValue(cropPadding) is int pad ? Augmentation.CifarPaper with { Padding = pad } : Augmentation.CifarPaper,
-                    "imagenet" => Augmentation.ImageNet,
-                    _ => null,
-                }, p.GetValue(erasing)),
-                ValidationFraction = p.GetValue(valFraction),
-                EarlyStopping = p.GetValue(patience) > 0 ? new EarlyStoppingOptions(Patience: p.GetValue(patience)) : null,
-                Seed = p.GetValue(seed),
-                Threads = p.GetValue(threads),
-                CheckpointFolder = Path.Combine(outputFolder, "checkpoints"),
-                CheckpointIntervalSteps = p.GetValue(checkpointEvery),
-                InitialWeights = p.GetValue(initialWeights),
-                FreezeBackboneEpochs = p.GetValue(freeze),
-                Backend = p.GetValue(backend),
-                Device = p.GetValue(device),
-                Pretrained = p.GetValue(pretrained),
-                FineTuneLearningRateFactor = p.GetValue(fineTuneFactor),
-            };
+                // The recipe's rate and decay were chosen for its optimizer; another one starts from its own defaults.
+                options.Optimizer = kind;
+                options.LearningRate = null;
+                options.WeightDecay = null;
+            }
+            if (p.GetValue(lr) is float rate) options.LearningRate = rate;
+            if (p.GetValue(momentum) is float mu) options.Momentum = mu;
+            if (p.GetResult(nesterov) is { Implicit: false }) options.Nesterov = p.GetValue(nesterov);
+            if (p.GetValue(weightDecay) is float decay) options.WeightDecay = decay;
+            if (p.GetValue(schedule) is ScheduleKind kindOfSchedule) options.Schedule = kindOfSchedule;
+            if (p.GetValue(warmup) is double warm) options.WarmupFraction = warm;
+            if (p.GetValue(smoothing) is float smooth) options.LabelSmoothing = smooth;
+            options.Augmentation = WithErasing(Augment(p.GetValue(augment), p.GetValue(cropPadding), options.Augmentation), p.GetValue(erasing));
+            options.ValidationFraction = p.GetValue(valFraction);
+            options.EarlyStopping = p.GetValue(patience) > 0 ? new EarlyStoppingOptions(Patience: p.GetValue(patience)) : null;
+            options.Seed = p.GetValue(seed);
+            options.Threads = p.GetValue(threads);
+            options.CheckpointFolder = Path.Combine(outputFolder, "checkpoints");
+            options.CheckpointIntervalSteps = p.GetValue(checkpointEvery);
+            options.InitialWeights = p.GetValue(initialWeights);
+            options.FreezeBackboneEpochs = p.GetValue(freeze);
+            options.Backend = p.GetValue(backend);
+            options.Device = p.GetValue(device);
+            options.Pretrained = p.GetValue(pretrained);
+            options.FineTuneLearningRateFactor = p.GetValue(fineTuneFactor);
+            bool testTimeFlip = p.GetResult(ttaFlip) is { Implicit: false } ? p.GetValue(ttaFlip) : chosen.TestTimeFlip;
             // Everything that can be checked without the data is checked before loading it. The model files are written
             // before the final checkpoint (BeforeFinalCheckpoint): on a nearly full disk the model must be safe first.
             TrainedModel? finished = null;
-            var trainer = new ImageClassifierTrainer(options) { BeforeFinalCheckpoint = m => { OutputFolder.WriteDeliverables(outputFolder, m, p.GetValue(ttaFlip)); finished = m; } };
+            var trainer = new ImageClassifierTrainer(options) { BeforeFinalCheckpoint = m => { OutputFolder.WriteDeliverables(outputFolder, m, testTimeFlip); finished = m; } };
             TrainChecks.BeforeLoading(p.GetValue(imageSize), p.GetValue(channels));
             var checkpoint = resumeFrom is null ? null : TrainingCheckpoint.Load(resumeFrom);
             TrainChecks.WarnThreads(cli, options.Threads, checkpoint);
@@ -120,7 +116,7 @@ internal static class TrainCommand
             string what = options.Pretrained is null ? options.Architecture : $"{options.Pretrained} ({trainer.Options.Architecture})";
             cli.Markup($"Training [bold]{Markup(what)}[/] on {Markup(train.Source)}: {train.Count} images of [[{train.Channels}, {train.Height}, {train.Width}]], {train.ClassCount} classes" +
                        (validation is null ? (options.ValidationFraction > 0 ? $", {options.ValidationFraction:P0} held out for validation" : "") : $", validating on {validation.Count} images of {Markup(validation.Source)}") + ".");
-            cli.Line($"{options.Epochs} epochs, batch {options.BatchSize}, {options.Optimizer} lr {options.LearningRate.ToString(CultureInfo.InvariantCulture)}, {options.Schedule} schedule, seed {options.Seed}, {(options.Threads == 0 ? Environment.ProcessorCount : options.Threads)} threads.");
+            cli.Line($"Recipe {chosen.Name}: {options.Epochs} epochs, batch {options.BatchSize}, {options.Optimizer} lr {options.ResolvedLearningRate.ToString(CultureInfo.InvariantCulture)}, weight decay {options.ResolvedWeightDecay.ToString(CultureInfo.InvariantCulture)}, {options.Schedule} schedule, seed {options.Seed}, {(options.Threads == 0 ? Environment.ProcessorCount : options.Threads)} threads{(testTimeFlip ? ", test-time flips in model.onnx" : "")}.");
 
             var (resolvedBackend, resolvedDevice, _) = TrainingRunners.Resolve(options);
             cli.Line($"Backend: {resolvedBackend} on {resolvedDevice}.");
@@ -162,6 +158,23 @@ internal static class TrainCommand
     }
 
     /// <summary>Adds random erasing with probability <paramref name="probability"/> (0: unchanged) to any augmentation.</summary>
+    // --augment replaces the recipe's augmentation; --crop-padding sets the padding of whichever pad + crop is in force.
+    private static Augmentation? Augment(string? name, int? padding, Augmentation? recipe)
+    {
+        var augmentation = name switch
+        {
+            null => recipe,
+            "flip" => Augmentation.FlipOnly,
+            "cifar" => Augmentation.CifarPaper,
+            "imagenet" => Augmentation.ImageNet,
+            _ => null,
+        };
+        if (padding is not int pad) return augmentation;
+        if (augmentation is not { Padding: > 0 })
+            throw new UsageException("--crop-padding needs a pad + random crop augmentation: add --augment cifar.");
+        return augmentation with { Padding = pad };
+    }
+
     private static Augmentation? WithErasing(Augmentation? augmentation, double probability)
     {
         if (probability == 0) return augmentation;

@@ -13,9 +13,9 @@ internal static class EngineBridge
     /// <summary>The optimizer of <paramref name="options"/>; weight decay applies to conv and linear weights only.</summary>
     public static Optimizer CreateOptimizer(ResNetTrainerOptions options, IReadOnlyList<Parameter> parameters) => options.Optimizer switch
     {
-        OptimizerKind.SgdMomentum => new Sgd(parameters, options.LearningRate, options.Momentum, options.Nesterov, options.WeightDecay, decayAllParameters: false),
-        OptimizerKind.Adam => new Adam(parameters, options.LearningRate, weightDecay: options.WeightDecay, decayAllParameters: false),
-        OptimizerKind.AdamW => new AdamW(parameters, options.LearningRate, weightDecay: options.WeightDecay, decayAllParameters: false),
+        OptimizerKind.SgdMomentum => new Sgd(parameters, options.ResolvedLearningRate, options.Momentum, options.Nesterov, options.ResolvedWeightDecay, decayAllParameters: false),
+        OptimizerKind.Adam => new Adam(parameters, options.ResolvedLearningRate, weightDecay: options.ResolvedWeightDecay, decayAllParameters: false),
+        OptimizerKind.AdamW => new AdamW(parameters, options.ResolvedLearningRate, weightDecay: options.ResolvedWeightDecay, decayAllParameters: false),
         _ => throw new ArgumentException($"Option Optimizer: unknown optimizer {options.Optimizer}."),
     };
 
@@ -24,14 +24,14 @@ internal static class EngineBridge
     {
         totalSteps = Math.Max(totalSteps, 2);
         if (o.Schedule == ScheduleKind.OneCycle)
-            return new OneCycleSchedule(o.LearningRate, totalSteps, o.WarmupFraction > 0 ? o.WarmupFraction : 0.3);
+            return new OneCycleSchedule(o.ResolvedLearningRate, totalSteps, o.WarmupFraction > 0 ? o.WarmupFraction : 0.3);
         long warm = (long)Math.Round(o.WarmupFraction * totalSteps);
         long rest = Math.Max(totalSteps - warm, 1);
         LearningRateSchedule main = o.Schedule switch
         {
-            ScheduleKind.Constant => new ConstantSchedule(o.LearningRate),
-            ScheduleKind.Step => new MultiStepSchedule(o.LearningRate, o.StepMilestones.Select(m => (long)Math.Round(m * rest)).Where(m => m > 0).Distinct().Order()),
-            ScheduleKind.Cosine => new CosineSchedule(o.LearningRate, rest),
+            ScheduleKind.Constant => new ConstantSchedule(o.ResolvedLearningRate),
+            ScheduleKind.Step => new MultiStepSchedule(o.ResolvedLearningRate, o.StepMilestones.Select(m => (long)Math.Round(m * rest)).Where(m => m > 0).Distinct().Order()),
+            ScheduleKind.Cosine => new CosineSchedule(o.ResolvedLearningRate, rest),
             _ => throw new ArgumentException($"Option Schedule: unknown schedule {o.Schedule}."),
         };
         return warm > 0 ? new WarmupSchedule(main, warm) : main;

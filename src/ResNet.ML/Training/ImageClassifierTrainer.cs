@@ -440,7 +440,7 @@ public sealed class ImageClassifierTrainer
             ["ValidationImages"] = (validation?.Count ?? 0).ToString(),
             ["Epochs"] = o.Epochs.ToString(),
             ["BatchSize"] = o.BatchSize.ToString(),
-            ["Optimizer"] = $"{o.Optimizer} lr={o.LearningRate:R} momentum={o.Momentum:R} nesterov={o.Nesterov} wd={o.WeightDecay:R}",
+            ["Optimizer"] = $"{o.Optimizer} lr={o.ResolvedLearningRate:R} momentum={o.Momentum:R} nesterov={o.Nesterov} wd={o.ResolvedWeightDecay:R}",
             ["Schedule"] = $"{o.Schedule} milestones={string.Join(",", o.StepMilestones)} warmup={o.WarmupFraction:R}",
             ["LabelSmoothing"] = o.LabelSmoothing.ToString("R"),
             ["Augmentation"] = (train as ImageDatasetSource)?.Augmentation?.ToString() ?? "none",

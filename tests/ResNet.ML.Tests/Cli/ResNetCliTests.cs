@@ -137,6 +137,40 @@ public sealed class ResNetCliTests
     }
 
     [TestMethod]
+    public void Train_Recipe_SetsItsSettings_OptionsBesideItWin_AndAnotherOptimizerTakesItsOwnRate()
+    {
+        string[] Args(string output, params string[] more) =>
+            ["train", "--data", s_idxFolder, "--arch", TinyArchitecture, "--epochs", "1", "--threads", "2", "--validation-fraction", "0", "--output", output, .. more];
+
+        // A bare run is the quick recipe, at the optimizer's default rate and decay.
+        var quick = Run(Args(TempFolder()));
+        Assert.AreEqual(0, quick.Code, quick.Err);
+        StringAssert.Contains(quick.Out, "Recipe quick: 1 epochs, batch 64, SgdMomentum lr 0.1, weight decay 0.0005, OneCycle schedule");
+
+        // The fast recipe: its rate and Nesterov momentum in the run's record, its test-time flips in model.onnx.
+        string fastFolder = TempFolder();
+        var fast = Run(Args(fastFolder, "--recipe", "fast", "--batch-size", "8"));
+        Assert.AreEqual(0, fast.Code, fast.Err);
+        StringAssert.Contains(fast.Out, "Recipe fast: 1 epochs, batch 8, SgdMomentum lr 0.2, weight decay 0.0005, OneCycle schedule");
+        StringAssert.Contains(fast.Out, "test-time flips in model.onnx");
+        using (var predictor = ResNet.ML.Onnx.OnnxPredictor.Load(Path.Combine(fastFolder, "model.onnx")))
+            Assert.AreEqual("flip", predictor.Metadata[ResNet.ML.Onnx.OnnxMetadataKeys.TestTimeAugmentation]);
+
+        // Another optimizer than the recipe's starts from its own rate and decay; a recipe's flag can be turned off.
+        string adamFolder = TempFolder();
+        var adam = Run(Args(adamFolder, "--recipe", "fast", "--batch-size", "8", "--optimizer", "Adam", "--tta-flip", "false"));
+        Assert.AreEqual(0, adam.Code, adam.Err);
+        StringAssert.Contains(adam.Out, "Adam lr 0.001, weight decay 0, OneCycle schedule");
+        Assert.IsFalse(adam.Out.Contains("test-time flips", StringComparison.Ordinal));
+        using (var predictor = ResNet.ML.Onnx.OnnxPredictor.Load(Path.Combine(adamFolder, "model.onnx")))
+            Assert.AreEqual("none", predictor.Metadata[ResNet.ML.Onnx.OnnxMetadataKeys.TestTimeAugmentation]);
+
+        var unknown = Run(Args(TempFolder(), "--recipe", "slow"));
+        Assert.AreNotEqual(0, unknown.Code);
+        StringAssert.Contains(unknown.Err, "slow");
+    }
+
+    [TestMethod]
     public void Export_TtaFlip_WritesTheMirrorAveragingGraph_AndIsRefusedForSafetensors()
     {
         string folder = TempFolder();

@@ -80,8 +80,8 @@ public sealed class PretrainedTrainingTests
         var options = Options(epochs: 2, frozen: 1);
         var model = new ImageClassifierTrainer(options).Fit(data);
 
-        Assert.AreEqual(options.LearningRate, model.History[0].LearningRate, 1e-7);
-        Assert.AreEqual(options.LearningRate * 0.1, model.History[1].LearningRate, 1e-7, "fine-tuning runs at a tenth of the rate by default");
+        Assert.AreEqual(options.ResolvedLearningRate, model.History[0].LearningRate, 1e-7);
+        Assert.AreEqual(options.ResolvedLearningRate * 0.1, model.History[1].LearningRate, 1e-7, "fine-tuning runs at a tenth of the rate by default");
         var imported = Backbone(PretrainedBackbone.Load(PretrainedBackbone.DnnResNet18).Build(3, 2, 32, 32));
         var trained = Backbone(model.Network);
         Assert.IsFalse(imported["layer1.0.conv1.weight"].SequenceEqual(trained["layer1.0.conv1.weight"]), "the backbone did not train after unfreezing");
