@@ -10,7 +10,7 @@ internal static class KernelBench
 {
     public static void Run()
     {
-        Engine.Threads = 1;
+        using var engineThreads = Engine.UseThreads(1);
         var rng = new Rng(1);
         foreach (var (m, n, k) in new[] { (64, 256, 256), (16, 1024, 144), (144, 1024, 16), (16, 144, 1024), (64, 64, 576) })
         {
@@ -50,7 +50,7 @@ internal static class KernelBench
     /// </summary>
     public static void Groups()
     {
-        Engine.Threads = 1;
+        using var engineThreads = Engine.UseThreads(1);
         var rng = new Rng(1);
         (int Pixels, long Bytes)[] budgets = [(512, 256 << 10), (2048, 256 << 10), (8192, 256 << 10), (8192, 1 << 20)];
         foreach (var (cin, cout, hw, stride) in new[] { (16, 16, 32, 1), (32, 32, 16, 1), (64, 64, 8, 1), (16, 16, 28, 1), (32, 32, 14, 1), (64, 64, 7, 1) })
@@ -79,7 +79,7 @@ internal static class KernelBench
     /// </summary>
     public static void Layouts()
     {
-        Engine.Threads = 1;
+        using var engineThreads = Engine.UseThreads(1);
         var rng = new Rng(1);
         string[] names = ["default", "shifted"];
         foreach (var (cin, cout, hw) in new[] { (16, 16, 32), (16, 16, 28), (32, 32, 14), (64, 64, 8), (64, 64, 7) })
@@ -107,7 +107,7 @@ internal static class KernelBench
     /// </summary>
     public static void BatchNormOrder(int threads)
     {
-        Engine.Threads = threads;
+        using var engineThreads = Engine.UseThreads(threads);
         var rng = new Rng(1);
         int[] thresholds = [0, 1024, 4096];
         foreach (var (c, hw) in new[] { (16, 32), (32, 16), (64, 8), (16, 28), (32, 14), (64, 7) })
@@ -137,7 +137,7 @@ internal static class KernelBench
     /// <summary>Where a basic block's time goes: its convolutions and BNs timed one by one (minimum of 10). Run with --block T.</summary>
     public static void Block(int threads)
     {
-        Engine.Threads = threads;
+        using var engineThreads = Engine.UseThreads(threads);
         var rng = new Rng(1);
         foreach (var (c, hw) in new[] { (16, 32), (32, 16), (64, 8), (16, 28) })
         {

@@ -27,7 +27,7 @@ for (int i = 0; i < args.Length; i++)
 }
 int batch = int.Parse(options["batch"], CultureInfo.InvariantCulture), steps = int.Parse(options["steps"], CultureInfo.InvariantCulture);
 int size = int.Parse(options["size"], CultureInfo.InvariantCulture), channels = int.Parse(options["channels"], CultureInfo.InvariantCulture);
-Engine.Threads = int.Parse(options["threads"], CultureInfo.InvariantCulture);
+using var engineThreads = Engine.UseThreads(int.Parse(options["threads"], CultureInfo.InvariantCulture));
 
 var net = ModelFactory.Build(options["arch"], channels, 10, size, size);
 var rng = new Rng(0);

@@ -35,7 +35,7 @@ internal static class BenchmarkCommand
             int batch = p.GetValue(batchSize), size = p.GetValue(imageSize), c = p.GetValue(channels), n = p.GetValue(steps), k = p.GetValue(classes);
             if (batch <= 0 || size <= 0 || c <= 0 || n <= 0 || k < 2)
                 throw new UsageException("--batch-size, --image-size, --channels and --steps must be positive and --classes at least 2.");
-            if (p.GetValue(threads) > 0) Engine.Threads = p.GetValue(threads);
+            using var engineThreads = Engine.UseThreads(p.GetValue(threads) > 0 ? p.GetValue(threads) : Environment.ProcessorCount);
             var options = new ResNetTrainerOptions
             {
                 Architecture = p.GetValue(arch)!, BatchSize = batch, Epochs = 1, Backend = p.GetValue(backend), Device = p.GetValue(device), Threads = p.GetValue(threads),

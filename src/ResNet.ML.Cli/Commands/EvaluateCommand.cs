@@ -46,7 +46,7 @@ internal static class EvaluateCommand
             }
             else
             {
-                if (p.GetValue(threads) > 0) ML.Tensors.Engine.Threads = p.GetValue(threads);
+                using var engineThreads = ML.Tensors.Engine.UseThreads(p.GetValue(threads) > 0 ? p.GetValue(threads) : Environment.ProcessorCount);
                 var trained = ModelFiles.LoadTrained(modelPath);
                 var dataset = DataLocator.Load(p.GetValue(data)!, p.GetValue(split), new DataRequest(trained.Height, trained.Channels));
                 result = trained.Evaluate(new ImageDatasetSource(dataset), batch);

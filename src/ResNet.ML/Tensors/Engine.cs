@@ -3,23 +3,41 @@ using System.Runtime.ExceptionServices;
 namespace ResNet.ML.Tensors;
 
 /// <summary>
-/// Process-wide settings of the compute engine. Work is split into <see cref="Threads"/> contiguous parts that do not
+/// The compute engine's parallel loop and scratch. Work is split into <see cref="Threads"/> contiguous parts that do not
 /// depend on timing, and reductions are summed in part order, so the same thread count gives bit-identical results.
 /// </summary>
+/// <remarks>
+/// The thread count belongs to the calling thread, not the process (<see cref="UseThreads"/>): two trainings in one
+/// process, each on its own thread with its own count, partition their work independently. The engine's workers take
+/// the count of the thread whose region they run, so nested regions partition as the caller would.
+/// </remarks>
 public static class Engine
 {
-    private static int _threads = Environment.ProcessorCount;
+    [ThreadStatic] private static int t_threads;
 
-    /// <summary>How many threads the kernels use (default: all cores). Changing it changes the order of some sums, so
-    /// results are bit-identical only between runs with the same value.</summary>
-    public static int Threads
+    /// <summary>How many threads kernels called from this thread use: the innermost <see cref="UseThreads"/> scope's count, else all cores.</summary>
+    public static int Threads => t_threads > 0 ? t_threads : Environment.ProcessorCount;
+
+    /// <summary>
+    /// Runs the kernels called from this thread on <paramref name="threads"/> threads until the returned scope is disposed
+    /// (scopes nest; disposing restores the count before). Changing the count changes the order of some sums, so results
+    /// are bit-identical only between runs with the same value. The trainer opens one per run with
+    /// <c>ResNetTrainerOptions.Threads</c>.
+    /// </summary>
+    public static ThreadsScope UseThreads(int threads)
     {
-        get => _threads;
-        set
-        {
-            if (value < 1 || value > 1024) throw new ArgumentOutOfRangeException(nameof(Threads), $"Engine.Threads must be between 1 and 1024, not {value}.");
-            _threads = value;
-        }
+        if (threads < 1 || threads > 1024) throw new ArgumentOutOfRangeException(nameof(threads), $"The engine's thread count must be between 1 and 1024, not {threads}.");
+        var scope = new ThreadsScope(t_threads);
+        t_threads = threads;
+        return scope;
+    }
+
+    /// <summary>Restores the thread count that was in force before <see cref="UseThreads"/>; dispose it on the thread that opened it.</summary>
+    public readonly struct ThreadsScope : IDisposable
+    {
+        private readonly int _previous;
+        internal ThreadsScope(int previous) => _previous = previous;
+        public void Dispose() => t_threads = _previous;
     }
 
     /// <summary>
@@ -114,7 +132,7 @@ public static class Engine
         private readonly List<ManualResetEventSlim> _start = [];
         private readonly ManualResetEventSlim _done = new(false, SpinCount);
         private Action<int, int, int>? _body;
-        private int _parts, _count, _remaining;
+        private int _parts, _count, _remaining, _threads;
         private ExceptionDispatchInfo? _error;
 
         public bool TryRun(int parts, int count, Action<int, int, int> body)
@@ -123,7 +141,7 @@ public static class Engine
             try
             {
                 while (_start.Count < parts - 1) StartWorker(_start.Count + 1);
-                (_body, _parts, _count, _error) = (body, parts, count, null);
+                (_body, _parts, _count, _threads, _error) = (body, parts, count, t_threads, null);
                 _done.Reset();
                 Volatile.Write(ref _remaining, parts - 1);
                 for (int p = 1; p < parts; p++) _start[p - 1].Set();
@@ -157,6 +175,8 @@ public static class Engine
                     start.Wait();
                     // Reset before signalling completion: the next Set can only come after _done is set.
                     start.Reset();
+                    // Nested regions of this part partition with the count of the thread that started the region.
+                    t_threads = _threads;
                     RunPart(part);
                     if (Interlocked.Decrement(ref _remaining) == 0) _done.Set();
                 }

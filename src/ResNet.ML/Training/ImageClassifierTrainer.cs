@@ -84,7 +84,8 @@ public sealed class ImageClassifierTrainer
         IProgress<TrainingProgress>? progress, CancellationToken ct)
     {
         var o = _options;
-        EngineBridge.SetThreads(o.Threads > 0 ? o.Threads : Environment.ProcessorCount);
+        // The engine's thread count is this thread's, for this run only: another training in the process keeps its own.
+        using var threads = Tensors.Engine.UseThreads(o.Threads > 0 ? o.Threads : Environment.ProcessorCount);
         (train, validation) = PrepareData(train, validation);
         if (o.Channels is int wanted && o.Normalization is { } given && given.Mean.Length != 1 && given.Mean.Length != wanted)
             throw new ArgumentException($"Option Normalization has {given.Mean.Length} channel statistics for {wanted}-channel images.");
@@ -96,8 +97,8 @@ public sealed class ImageClassifierTrainer
         bool hashData = o.CheckpointFolder is not null || checkpoint is not null;
         string fingerprint = Fingerprint(o, train, validation, hashData);
 
-        var built = ModelBridge.Build(o.Architecture, channels, classes, height, width);
-        ModelBridge.Initialize(built, o.Seed);
+        var built = TrainingSetup.Network(o.Architecture, channels, classes, height, width);
+        TrainingSetup.Initialize(built, o.Seed);
         // The engine behind the seam (managed or TorchSharp); the network stays the host copy of the state.
         using var runner = Backends.TrainingRunners.Create(built, o);
         var network = runner.Network;
@@ -131,7 +132,7 @@ public sealed class ImageClassifierTrainer
         var stopwatch = new Stopwatch();
         int stepsPerEpoch = (train.Count + o.BatchSize - 1) / o.BatchSize;
         long totalSteps = (long)stepsPerEpoch * o.Epochs;
-        var schedule = EngineBridge.CreateSchedule(o, totalSteps);
+        var schedule = TrainingSetup.Schedule(o, totalSteps);
         // Once the backbone trains, the whole network follows the schedule scaled by the fine-tuning factor.
         double Rate(long globalStep, int epoch) => schedule.At(globalStep) * (epoch >= o.FreezeBackboneEpochs ? o.FineTuneFactor : 1.0);
         var input = new Tensor(0, channels, height, width);

@@ -149,7 +149,7 @@ public sealed class TrainedModel
             int width = int.Parse(meta["width"], CultureInfo.InvariantCulture);
             var classes = JsonSerializer.Deserialize<List<string>>(meta["class_names"]) ?? throw new InvalidDataException("no class names");
             var normalization = (JsonSerializer.Deserialize<NormalizationState>(meta["normalization"]) ?? throw new InvalidDataException("no normalization")).ToNormalization();
-            var network = ModelBridge.Build(architecture, channels, classes.Count, height, width);
+            var network = TrainingSetup.Network(architecture, channels, classes.Count, height, width);
             ModelWeights.Load(network, buffer, source);
             return new TrainedModel(network, classes, normalization, height, width);
         }
@@ -174,7 +174,7 @@ public sealed class TrainedModel
     {
         ArgumentNullException.ThrowIfNull(checkpoint);
         var s = checkpoint.State;
-        var network = ModelBridge.Build(s.Architecture, s.Channels, s.ClassNames.Count, s.Height, s.Width);
+        var network = TrainingSetup.Network(s.Architecture, s.Channels, s.ClassNames.Count, s.Height, s.Width);
         StateDict.Load(network, checkpoint.ModelTensors, "The checkpoint");
         return new TrainedModel(network, s.ClassNames, s.Normalization.ToNormalization(), s.Height, s.Width, s.History);
     }
@@ -186,8 +186,8 @@ public sealed class TrainedModel
     /// </summary>
     public static TrainedModel CreateInitialized(string architecture, int channels, IReadOnlyList<string> classNames, int height, int width, int seed)
     {
-        var network = ModelBridge.Build(architecture, channels, classNames.Count, height, width);
-        ModelBridge.Initialize(network, seed);
+        var network = TrainingSetup.Network(architecture, channels, classNames.Count, height, width);
+        TrainingSetup.Initialize(network, seed);
         return new TrainedModel(network, classNames, Normalization.UnitRange, height, width);
     }
 }

@@ -16,7 +16,7 @@ public sealed class TrainingSession
     private TrainingSession(Network network, ResNetTrainerOptions options)
     {
         Network = network;
-        Optimizer = EngineBridge.CreateOptimizer(options, network.Parameters.ToList());
+        Optimizer = TrainingSetup.Optimizer(options, network.Parameters.ToList());
         _loss = new SoftmaxCrossEntropy(options.LabelSmoothing);
     }
 
@@ -28,8 +28,8 @@ public sealed class TrainingSession
     public static TrainingSession Create(ResNetTrainerOptions options, int channels, int classes, int height, int width)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var network = ModelBridge.Build(options.Architecture, channels, classes, height, width);
-        ModelBridge.Initialize(network, options.Seed);
+        var network = TrainingSetup.Network(options.Architecture, channels, classes, height, width);
+        TrainingSetup.Initialize(network, options.Seed);
         return new TrainingSession(network, options);
     }
 

@@ -274,24 +274,45 @@ public class LayerBehaviourTests
     }
 
     [TestMethod]
+    public void TheThreadCount_BelongsToTheCallingThread_AndReachesTheWorkersOfItsRegions()
+    {
+        // 5, not this machine's core count, so a worker that did not take its caller's count would show.
+        using var outer = ResNet.ML.Tensors.Engine.UseThreads(5);
+        Assert.AreEqual(5, ResNet.ML.Tensors.Engine.Threads);
+        using (ResNet.ML.Tensors.Engine.UseThreads(1)) Assert.AreEqual(1, ResNet.ML.Tensors.Engine.Threads, "scopes nest");
+        Assert.AreEqual(5, ResNet.ML.Tensors.Engine.Threads, "disposing restores the count before");
+
+        // Another thread with another count: neither sees the other's, and each region's parts see their caller's.
+        int seenByOther = 0;
+        var partsSeen = new int[2];
+        var other = new Thread(() =>
+        {
+            using var scope = ResNet.ML.Tensors.Engine.UseThreads(3);
+            seenByOther = ResNet.ML.Tensors.Engine.Threads;
+        });
+        other.Start();
+        other.Join();
+        Assert.AreEqual(3, seenByOther);
+        Assert.AreEqual(5, ResNet.ML.Tensors.Engine.Threads);
+        ResNet.ML.Tensors.Engine.ParallelFor(2, (part, _, _) => partsSeen[part] = ResNet.ML.Tensors.Engine.Threads);
+        CollectionAssert.AreEqual(new[] { 5, 5 }, partsSeen, "a worker running part 1 partitions nested work as its caller does");
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ResNet.ML.Tensors.Engine.UseThreads(0));
+    }
+
+    [TestMethod]
     public void SameThreadCountGivesBitIdenticalGradients()
     {
         float[] Run(int threads)
         {
-            int saved = ResNet.ML.Tensors.Engine.Threads;
-            ResNet.ML.Tensors.Engine.Threads = threads;
-            try
-            {
-                var net = TinyNetworks.Cifar(classes: 4, width: 4);
-                Initializer.Initialize(net, new Rng(9));
-                var x = GradientCheck.RandomTensor(new Rng(10), 7, 3, 8, 8, 1);
-                var logits = net.Forward(x, true);
-                var (_, g) = new ResNet.ML.Training.Loss.SoftmaxCrossEntropy().Compute(logits, [0, 1, 2, 3, 0, 1, 2]);
-                net.ZeroGrad();
-                net.Backward(g);
-                return net.Parameters.SelectMany(p => p.Grad.Data).ToArray();
-            }
-            finally { ResNet.ML.Tensors.Engine.Threads = saved; }
+            using var scope = ResNet.ML.Tensors.Engine.UseThreads(threads);
+            var net = TinyNetworks.Cifar(classes: 4, width: 4);
+            Initializer.Initialize(net, new Rng(9));
+            var x = GradientCheck.RandomTensor(new Rng(10), 7, 3, 8, 8, 1);
+            var logits = net.Forward(x, true);
+            var (_, g) = new ResNet.ML.Training.Loss.SoftmaxCrossEntropy().Compute(logits, [0, 1, 2, 3, 0, 1, 2]);
+            net.ZeroGrad();
+            net.Backward(g);
+            return net.Parameters.SelectMany(p => p.Grad.Data).ToArray();
         }
         var a = Run(3); var b = Run(3); var single = Run(1);
         CollectionAssert.AreEqual(a, b, "same thread count, same bits");

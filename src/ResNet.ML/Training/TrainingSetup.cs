@@ -4,14 +4,11 @@ using ResNet.ML.Training.Schedules;
 
 namespace ResNet.ML.Training;
 
-/// <summary>Maps trainer options onto the engine's optimizers and learning-rate schedules.</summary>
-internal static class EngineBridge
+/// <summary>What a run is set up from its options: the network (built and initialized), the optimizer and the schedule.</summary>
+internal static class TrainingSetup
 {
-    /// <summary>The engine's worker thread count (process-wide).</summary>
-    public static void SetThreads(int threads) => Tensors.Engine.Threads = threads;
-
     /// <summary>The optimizer of <paramref name="options"/>; weight decay applies to conv and linear weights only.</summary>
-    public static Optimizer CreateOptimizer(ResNetTrainerOptions options, IReadOnlyList<Parameter> parameters) => options.Optimizer switch
+    public static Optimizer Optimizer(ResNetTrainerOptions options, IReadOnlyList<Parameter> parameters) => options.Optimizer switch
     {
         OptimizerKind.SgdMomentum => new Sgd(parameters, options.ResolvedLearningRate, options.Momentum, options.Nesterov, options.ResolvedWeightDecay, decayAllParameters: false),
         OptimizerKind.Adam => new Adam(parameters, options.ResolvedLearningRate, weightDecay: options.ResolvedWeightDecay, decayAllParameters: false),
@@ -20,7 +17,7 @@ internal static class EngineBridge
     };
 
     /// <summary>The schedule of <paramref name="o"/> over a run of <paramref name="totalSteps"/> steps (stepped per iteration).</summary>
-    public static LearningRateSchedule CreateSchedule(ResNetTrainerOptions o, long totalSteps)
+    public static LearningRateSchedule Schedule(ResNetTrainerOptions o, long totalSteps)
     {
         totalSteps = Math.Max(totalSteps, 2);
         if (o.Schedule == ScheduleKind.OneCycle)
@@ -36,13 +33,9 @@ internal static class EngineBridge
         };
         return warm > 0 ? new WarmupSchedule(main, warm) : main;
     }
-}
 
-/// <summary>Network construction (the models' <see cref="Models.ModelFactory"/>) and initialization (the engine's).</summary>
-internal static class ModelBridge
-{
     /// <summary>Builds <paramref name="architecture"/> (preset name or spec text) for the input and class count.</summary>
-    public static Network Build(string architecture, int channels, int classes, int height, int width)
+    public static Network Network(string architecture, int channels, int classes, int height, int width)
     {
         var network = Models.ModelFactory.Build(architecture, channels, classes, height, width);
         network.ValidateInput(channels, height, width);
