@@ -51,7 +51,10 @@ internal static class DataViewImages
             buffer.CopyTo(bytes);
             images.Add(bytes);
         });
-        return new EncodedImageDataset(images, labels, shape, resize, classNames, what, features.Name);
+        // The core's encoded-image dataset, its images named by row and column for the decoder's error messages.
+        var names = Enumerable.Range(0, images.Count).Select(i => $"row {i} of {what}, column '{features.Name}'").ToArray();
+        return ImageFolder.FromEncoded(images, [.. labels], classNames,
+            new ImageFolderOptions { Channels = shape.Channels, Height = shape.Height, Width = shape.Width, Resize = resize }, names, what);
     }
 
     /// <summary>
@@ -79,19 +82,5 @@ internal static class DataViewImages
         }
         if (labels.Count == 0) throw new InvalidDataException($"{what} has no row with a label (column '{label.Name}').");
         return labels;
-    }
-
-    /// <summary>Encoded images in memory, decoded and resized by ResNet.ML's decoder on each read (thread-safe).</summary>
-    private sealed class EncodedImageDataset(List<byte[]> images, List<int> labels, ImageShape shape, ResizeMode resize,
-        IReadOnlyList<string> classNames, string what, string column)
-        : ImageDataset(shape.Channels, shape.Height, shape.Width, classNames, what)
-    {
-        public override int Count => labels.Count;
-
-        public override int GetLabel(int index) => labels[index];
-
-        public override void ReadPixels(int index, Span<float> destination) =>
-            ImageDecoder.DecodeToChw(images[index], destination, shape.Channels, shape.Height, shape.Width, resize,
-                $"row {index} of {Source}, column '{column}'");
     }
 }

@@ -156,10 +156,10 @@ public static class ImageFolder
 
     /// <summary>
     /// A dataset of encoded PNG/JPEG byte arrays (e.g. an ML.NET image-bytes column), decoded on every read.
-    /// <paramref name="names"/> (optional) name the images in error messages.
+    /// <paramref name="names"/> (optional) name the images in error messages; <paramref name="source"/> names the whole set.
     /// </summary>
     public static EncodedImageDataset FromEncoded(IReadOnlyList<byte[]> images, int[] labels, IReadOnlyList<string> classNames,
-        ImageFolderOptions? options = null, IReadOnlyList<string>? names = null)
+        ImageFolderOptions? options = null, IReadOnlyList<string>? names = null, string source = "encoded images")
     {
         ArgumentNullException.ThrowIfNull(images);
         ArgumentNullException.ThrowIfNull(labels);
@@ -168,7 +168,7 @@ public static class ImageFolder
         if (images.Count != labels.Length) throw new ArgumentException($"{images.Count} images but {labels.Length} labels.", nameof(labels));
         var imageNames = names?.ToArray() ?? Enumerable.Range(0, images.Count).Select(i => $"image {i}").ToArray();
         if (imageNames.Length != images.Count) throw new ArgumentException($"{images.Count} images but {imageNames.Length} names.", nameof(names));
-        return new EncodedImageDataset(imageNames, images, labels, classNames, options, "encoded images", []);
+        return new EncodedImageDataset(imageNames, images, labels, classNames, options, source, []);
     }
 
     internal static (byte[] Buffer, int Length) ReadFile(string path)
