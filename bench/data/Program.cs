@@ -55,7 +55,7 @@ void Run(string name, ImageDataset ds, BatchLoaderOptions options)
     long served = 0;
     double checksum = 0;
     for (int e = 1; e <= epochs; e++)
-        foreach (var b in loader.ReadEpoch(e)) { served += b.Count; checksum += b.Images.Data[0]; }
+        foreach (var b in loader.ReadEpoch(e)) { served += b.Count; checksum += b.Pixels[0]; }
     sw.Stop();
     process.Refresh();
     double cpuSeconds = (process.TotalProcessorTime - cpuBefore).TotalSeconds;

@@ -42,34 +42,6 @@ public sealed record BatchLoaderOptions
 }
 
 /// <summary>
-/// One batch: <see cref="Images"/> [B, C, H, W] normalized floats and <see cref="Labels"/> (length B). The loader reuses
-/// its buffers: a batch is valid until the enumeration moves to the next one — copy what you must keep longer.
-/// </summary>
-public sealed class Batch
-{
-    internal Batch(int size, int channels, int height, int width)
-    {
-        Images = new Tensor(size, channels, height, width);
-        Labels = new int[size];
-        Indices = new int[size];
-    }
-
-    public Tensor Images { get; }
-    public int[] Labels { get; }
-
-    /// <summary>The dataset index of each image (for error analysis).</summary>
-    public int[] Indices { get; }
-
-    /// <summary>Number of images (the last batch of an epoch may be smaller).</summary>
-    public int Count => Labels.Length;
-
-    public int Epoch { get; internal set; }
-
-    /// <summary>Position of this batch in its epoch, from 0.</summary>
-    public int Index { get; internal set; }
-}
-
-/// <summary>
 /// Yields an epoch of a dataset as batches, decoding and augmenting on worker threads ahead of the consumer.
 /// </summary>
 /// <remarks>
@@ -119,10 +91,10 @@ public sealed class BatchLoader
 
     /// <summary>
     /// The batches of epoch <paramref name="epoch"/>, from batch <paramref name="startBatch"/> (to resume mid-epoch).
-    /// Each yielded <see cref="Batch"/> is reused once the enumeration moves on. Exceptions from reading or decoding an
+    /// Each yielded <see cref="ImageBatch"/> is reused once the enumeration moves on. Exceptions from reading or decoding an
     /// image surface here, at the batch that needed it.
     /// </summary>
-    public IEnumerable<Batch> ReadEpoch(int epoch, int startBatch = 0, CancellationToken cancellationToken = default)
+    public IEnumerable<ImageBatch> ReadEpoch(int epoch, int startBatch = 0, CancellationToken cancellationToken = default)
     {
         if (epoch < 0) throw new ArgumentOutOfRangeException(nameof(epoch), $"Epoch must be 0 or more, not {epoch}.");
         if (startBatch < 0 || startBatch > BatchesPerEpoch)
@@ -130,7 +102,7 @@ public sealed class BatchLoader
         return _options.Workers == 0 ? ReadInline(epoch, startBatch, cancellationToken) : ReadWithWorkers(epoch, startBatch, cancellationToken);
     }
 
-    private IEnumerable<Batch> ReadInline(int epoch, int startBatch, CancellationToken ct)
+    private IEnumerable<ImageBatch> ReadInline(int epoch, int startBatch, CancellationToken ct)
     {
         var lane = LanesFor(1)[0];
         int[] order = EpochOrder(epoch);
@@ -143,7 +115,7 @@ public sealed class BatchLoader
         }
     }
 
-    private IEnumerable<Batch> ReadWithWorkers(int epoch, int startBatch, CancellationToken ct)
+    private IEnumerable<ImageBatch> ReadWithWorkers(int epoch, int startBatch, CancellationToken ct)
     {
         int workers = Math.Min(_options.Workers, Math.Max(1, BatchesPerEpoch - startBatch));
         var lanes = LanesFor(workers);
@@ -204,22 +176,26 @@ public sealed class BatchLoader
         catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
     }
 
-    private void Fill(Batch batch, SampleTransform transform, int[] order, int epoch, int b)
+    private void Fill(ImageBatch batch, SampleTransform transform, int[] order, int epoch, int b)
     {
         int start = b * _options.BatchSize;
         var rng = _options.Augmentation is null ? null : new Rng(Derive(_options.Seed, (ulong)epoch, (ulong)b));
         int size = _dataset.SampleSize;
-        var data = batch.Images.Data;
+        var data = batch.Pixels;
+        var indices = batch.Indices!;
         for (int i = 0; i < batch.Count; i++)
         {
             int index = order[start + i];
-            batch.Indices[i] = index;
+            indices[i] = index;
             batch.Labels[i] = _dataset.GetLabel(index);
             transform.Apply(index, data.AsSpan(i * size, size), rng);
         }
         batch.Epoch = epoch;
         batch.Index = b;
     }
+
+    private static ImageBatch NewBatch(int length, ImageDataset d) =>
+        new(new float[(long)length * d.SampleSize], new int[length], d.Channels, d.Height, d.Width) { Indices = new int[length] };
 
     private int BatchLength(int b) => Math.Min(_options.BatchSize, _dataset.Count - b * _options.BatchSize);
 
@@ -252,16 +228,16 @@ public sealed class BatchLoader
     private sealed class Lane
     {
         private readonly BatchLoader _owner;
-        private readonly Batch?[] _full, _partial;
-        private readonly (Batch? Batch, ExceptionDispatchInfo? Error)[] _ring;
+        private readonly ImageBatch?[] _full, _partial;
+        private readonly (ImageBatch? Batch, ExceptionDispatchInfo? Error)[] _ring;
         private int _readSlot;
 
         public Lane(BatchLoader owner, int capacity)
         {
             _owner = owner;
-            _full = new Batch?[capacity];
-            _partial = new Batch?[capacity];
-            _ring = new (Batch?, ExceptionDispatchInfo?)[capacity];
+            _full = new ImageBatch?[capacity];
+            _partial = new ImageBatch?[capacity];
+            _ring = new (ImageBatch?, ExceptionDispatchInfo?)[capacity];
             Transform = new SampleTransform(owner._dataset, owner._options.Augmentation, owner._options.Normalization, owner._options.ErasingFill);
             Space = new SemaphoreSlim(capacity, capacity);
         }
@@ -281,22 +257,22 @@ public sealed class BatchLoader
         }
 
         /// <summary>The buffer of a slot for a batch of <paramref name="length"/> images (the short last batch has its own).</summary>
-        public Batch BufferFor(int slot, int length)
+        public ImageBatch BufferFor(int slot, int length)
         {
             var shelf = length == _owner._options.BatchSize ? _full : _partial;
             var d = _owner._dataset;
             if (shelf[slot] is not { } batch || batch.Count != length)
-                shelf[slot] = batch = new Batch(length, d.Channels, d.Height, d.Width);
+                shelf[slot] = batch = NewBatch(length, d);
             return batch;
         }
 
-        public void Put(Batch? batch, ExceptionDispatchInfo? error)
+        public void Put(ImageBatch? batch, ExceptionDispatchInfo? error)
         {
             _ring[WriteSlot] = (batch, error);
             WriteSlot = (WriteSlot + 1) % _ring.Length;
         }
 
-        public (Batch? Batch, ExceptionDispatchInfo? Error) Take()
+        public (ImageBatch? Batch, ExceptionDispatchInfo? Error) Take()
         {
             var item = _ring[_readSlot];
             _ring[_readSlot] = default;

@@ -1,3 +1,4 @@
+using ResNet.ML.Data;
 namespace ResNet.ML.Training;
 
 /// <summary>

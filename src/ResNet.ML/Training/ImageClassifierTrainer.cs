@@ -152,8 +152,8 @@ public sealed class ImageClassifierTrainer
                 CheckBatch(batch, train, run.Epoch, step);
                 int n = batch.Count;
                 if (input.N != n) input = new Tensor(n, channels, height, width);
-                batch.Pixels.AsSpan(0, n * sample).CopyTo(input.Data);
-                normalization.Apply(input);
+                // One pass from the source's reused buffer into the network's input, normalized on the way.
+                normalization.Apply(batch.Pixels.AsSpan(0, n * sample), input);
 
                 double lr = Rate(run.GlobalStep, run.Epoch);
                 double loss;

@@ -53,7 +53,6 @@ public sealed class ImageDatasetSource : IImageBatchSource
             });
             _loaders[(batchSize, training, seed)] = loader;
         }
-        foreach (var b in loader.ReadEpoch(epoch, startBatch, cancellationToken))
-            yield return new ImageBatch(b.Images.Data, b.Labels, Channels, Height, Width);
+        return loader.ReadEpoch(epoch, startBatch, cancellationToken);
     }
 }

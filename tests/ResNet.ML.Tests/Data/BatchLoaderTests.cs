@@ -16,7 +16,7 @@ public class BatchLoaderTests
     }
 
     private static List<(float[] Images, int[] Labels, int[] Indices)> Collect(BatchLoader loader, int epoch, int start = 0) =>
-        loader.ReadEpoch(epoch, start).Select(b => ((float[])b.Images.Data.Clone(), (int[])b.Labels.Clone(), (int[])b.Indices.Clone())).ToList();
+        loader.ReadEpoch(epoch, start).Select(b => ((float[])b.Pixels.Clone(), (int[])b.Labels.Clone(), (int[])b.Indices!.Clone())).ToList();
 
     [TestMethod]
     public void An_epoch_serves_every_image_once_with_its_label_and_normalized_pixels()
@@ -79,8 +79,8 @@ public class BatchLoaderTests
     public void Buffers_are_reused_across_batches_and_epochs()
     {
         var loader = new BatchLoader(Numbered(48), new BatchLoaderOptions { BatchSize = 8, Workers = 1, Prefetch = 2 });
-        var first = loader.ReadEpoch(0).Select(b => b.Images).ToList();
-        var second = loader.ReadEpoch(1).Select(b => b.Images).ToList();
+        var first = loader.ReadEpoch(0).Select(b => b.Pixels).ToList();
+        var second = loader.ReadEpoch(1).Select(b => b.Pixels).ToList();
         Assert.AreEqual(2, first.Distinct().Count(), "two ring slots serve six batches");
         CollectionAssert.AreEquivalent(first.Distinct().ToList(), second.Distinct().ToList());
     }
@@ -91,10 +91,10 @@ public class BatchLoaderTests
         var ds = Numbered();
         var drop = new BatchLoader(ds, new BatchLoaderOptions { BatchSize = 16, DropLast = true });
         Assert.AreEqual(3, drop.BatchesPerEpoch);
-        Assert.IsTrue(drop.ReadEpoch(0).All(b => b.Count == 16 && b.Images.N == 16));
+        Assert.IsTrue(drop.ReadEpoch(0).All(b => b.Count == 16 && b.Pixels.Length == 16 * b.SampleSize));
         var keep = new BatchLoader(ds, new BatchLoaderOptions { BatchSize = 16, Workers = 2 });
         var last = keep.ReadEpoch(0).Last();
-        Assert.AreEqual((2, 3), (last.Images.N, last.Index));
+        Assert.AreEqual((2, 3), (last.Count, last.Index));
     }
 
     [TestMethod]

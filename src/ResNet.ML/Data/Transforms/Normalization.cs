@@ -135,6 +135,21 @@ public sealed record Normalization
             }
     }
 
+    /// <summary>Writes <paramref name="source"/> (source-unit pixels of <paramref name="destination"/>'s shape) normalized into <paramref name="destination"/>, in one pass.</summary>
+    internal void Apply(ReadOnlySpan<float> source, Tensor destination)
+    {
+        if (source.Length != destination.Length)
+            throw new ArgumentException($"{source.Length} pixels do not fill a [{destination.N}, {destination.C}, {destination.H}, {destination.W}] tensor.", nameof(source));
+        var (a, b) = Affine(destination.C);
+        int plane = destination.PlaneSize;
+        for (int n = 0; n < destination.N; n++)
+            for (int c = 0; c < destination.C; c++)
+            {
+                int at = (n * destination.C + c) * plane;
+                SpanMath.Affine(source.Slice(at, plane), a[c], b[c], destination.Data.AsSpan(at, plane));
+            }
+    }
+
     public bool Equals(Normalization? other) =>
         other is not null && Scale == other.Scale && Mean.AsSpan().SequenceEqual(other.Mean) && Std.AsSpan().SequenceEqual(other.Std);
 

@@ -1,12 +1,11 @@
-using ResNet.ML.Data;
-
-namespace ResNet.ML.Training;
+namespace ResNet.ML.Data;
 
 /// <summary>
 /// A batch of labelled images as the trainer consumes them: <see cref="Count"/> images of [C, H, W] float pixels in
 /// planar CHW order one after another, in the source's units (0-255 for the built-in sources; the model's
 /// <see cref="Normalization"/> maps them to network inputs), and one class index per image.
-/// A source may reuse the arrays once the enumeration moves to the next batch.
+/// A source may reuse the arrays once the enumeration moves to the next batch: copy what you must keep longer.
+/// The one batch type: <see cref="BatchLoader"/> yields it too, with <see cref="Indices"/>, <see cref="Epoch"/> and <see cref="Index"/> set.
 /// </summary>
 public sealed class ImageBatch
 {
@@ -28,27 +27,13 @@ public sealed class ImageBatch
     public int Width { get; }
     public int Count => Labels.Length;
     public int SampleSize => Channels * Height * Width;
-}
 
-/// <summary>
-/// Labelled images as a stream of batches, read once per epoch: all <see cref="ImageClassifierTrainer"/> needs from data, and
-/// the shape an ML.NET estimator can wrap. Nothing here assumes files. An implementation must be deterministic in
-/// (epoch, seed): a run resumed at batch b of epoch e reads from there and must see what the uninterrupted run saw.
-/// </summary>
-public interface IImageBatchSource
-{
-    /// <summary>The class names; a label is an index into this list.</summary>
-    IReadOnlyList<string> ClassNames { get; }
-    int Channels { get; }
-    int Height { get; }
-    int Width { get; }
-    /// <summary>Images per epoch.</summary>
-    int Count { get; }
+    /// <summary>The dataset index of each image (for error analysis); null when the source does not say.</summary>
+    public int[]? Indices { get; internal init; }
 
-    /// <summary>
-    /// The batches of epoch <paramref name="epoch"/> from batch <paramref name="startBatch"/>; for
-    /// <paramref name="training"/> shuffled (and augmented, when the source augments) by (<paramref name="seed"/>, epoch),
-    /// otherwise in order. Every batch holds <paramref name="batchSize"/> images but the last.
-    /// </summary>
-    IEnumerable<ImageBatch> ReadEpoch(int epoch, int startBatch, int batchSize, bool training, int seed, CancellationToken cancellationToken = default);
+    /// <summary>The epoch this batch belongs to (set by <see cref="BatchLoader"/>).</summary>
+    public int Epoch { get; internal set; }
+
+    /// <summary>Position of this batch in its epoch, from 0 (set by <see cref="BatchLoader"/>).</summary>
+    public int Index { get; internal set; }
 }
