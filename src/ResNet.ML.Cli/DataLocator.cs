@@ -49,13 +49,12 @@ internal static class DataLocator
         if (HasIdx("train") || HasIdx("t10k"))
         {
             bool useTest = test ? HasIdx("t10k") : !HasIdx("train");
-            bool fashion = path.Contains("fashion", StringComparison.OrdinalIgnoreCase);
-            if (fashion) return FashionMnist.LoadIdx(path, useTest);
             string prefix = useTest ? "t10k" : "train";
             string images = files.First(f => f!.StartsWith(prefix + "-images", StringComparison.OrdinalIgnoreCase))!;
             string labels = files.FirstOrDefault(f => f!.StartsWith(prefix + "-labels", StringComparison.OrdinalIgnoreCase))
                 ?? throw new FileNotFoundException($"Data folder '{path}' has {images} but no {prefix}-labels file.");
-            return Idx.Load(Path.Combine(path, images), Path.Combine(path, labels));
+            string labelsPath = Path.Combine(path, labels);
+            return Idx.Load(Path.Combine(path, images), labelsPath, IdxClassNames(path, labelsPath));
         }
         if (files.Any(f => f!.StartsWith("data_batch_", StringComparison.OrdinalIgnoreCase)) || files.Contains("test_batch.bin"))
             return Cifar.LoadCifar10(path, test && files.Contains("test_batch.bin"));
@@ -63,6 +62,24 @@ internal static class DataLocator
             return Cifar.LoadCifar100(path, test && files.Contains("test.bin"));
         return ImageFolders.Load(path, request);
     }
+
+    /// <summary>The name of an IDX folder's classes, since IDX files carry none: the folder's <c>classes.txt</c> (one name per
+    /// line, by label), else Fashion-MNIST's when the label file is one of its own (by content), else the label numbers.</summary>
+    internal static IReadOnlyList<string>? IdxClassNames(string folder, string labelsPath)
+    {
+        string listed = Path.Combine(folder, ClassListFile);
+        if (File.Exists(listed))
+        {
+            var names = File.ReadAllLines(listed).Select(l => l.Trim()).Where(l => l.Length > 0).ToArray();
+            if (names.Length == 0) throw new InvalidDataException($"{listed} names no class; write one class name per line, in label order.");
+            if (names.Distinct(StringComparer.Ordinal).Count() != names.Length) throw new InvalidDataException($"{listed} names a class twice.");
+            return names;
+        }
+        return FashionMnist.IsLabelFile(labelsPath) ? FashionMnist.ClassNames : null;
+    }
+
+    /// <summary>The file beside IDX files that names their classes.</summary>
+    internal const string ClassListFile = "classes.txt";
 
     /// <summary>The first <paramref name="count"/> images.</summary>
     public static ImageDataset Limit(ImageDataset data, int count)

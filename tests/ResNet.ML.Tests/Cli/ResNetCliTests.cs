@@ -171,6 +171,48 @@ public sealed class ResNetCliTests
     }
 
     [TestMethod]
+    public void IdxClassNames_ComeFromClassesTxt_OrTheLabelFilesContent_NeverFromTheFolderName()
+    {
+        // The bars data in a folder whose name says "fashion": its classes are still numbered, as the labels are not Fashion-MNIST's.
+        string folder = Path.Combine(TempFolder(), "fashion-lookalike");
+        Directory.CreateDirectory(folder);
+        foreach (var f in Directory.GetFiles(s_idxFolder)) File.Copy(f, Path.Combine(folder, Path.GetFileName(f)));
+        IReadOnlyList<string> Classes(params string[] more)
+        {
+            string output = TempFolder();
+            var r = Run(["train", "--data", folder, "--arch", TinyArchitecture, "--epochs", "1", "--batch-size", "8", "--threads", "2", "--output", output, .. more]);
+            Assert.AreEqual(0, r.Code, r.Err);
+            using var predictor = ResNet.ML.Onnx.OnnxPredictor.Load(Path.Combine(output, "model.onnx"));
+            return predictor.ClassNames;
+        }
+        CollectionAssert.AreEqual(new[] { "0", "1", "2" }, Classes().ToArray());
+
+        File.WriteAllLines(Path.Combine(folder, "classes.txt"), ["top bars", "middle bars", "", "bottom bars"]);
+        CollectionAssert.AreEqual(new[] { "top bars", "middle bars", "bottom bars" }, Classes().ToArray(), "classes.txt names them, blank lines aside");
+
+        File.WriteAllLines(Path.Combine(folder, "classes.txt"), ["a", "a", "b"]);
+        var twice = Run(["train", "--data", folder, "--arch", TinyArchitecture, "--epochs", "1", "--output", TempFolder()]);
+        Assert.AreNotEqual(0, twice.Code);
+        StringAssert.Contains(twice.Err, "classes.txt");
+
+        // The committed Fashion-MNIST subset is recognized by its label file, wherever it is copied.
+        string subset = Path.Combine(TempFolder(), "renamed");
+        Directory.CreateDirectory(subset);
+        string source = Path.Combine(AppContext.BaseDirectory, "fashion-mnist-subset", "train-labels-idx1-ubyte.gz");
+        if (!File.Exists(source)) source = Path.Combine(RepoRoot(), "data", "fashion-mnist-subset", "train-labels-idx1-ubyte.gz");
+        File.Copy(source, Path.Combine(subset, "train-labels-idx1-ubyte.gz"));
+        Assert.IsTrue(ResNet.ML.Data.FashionMnist.IsLabelFile(Path.Combine(subset, "train-labels-idx1-ubyte.gz")));
+        Assert.IsFalse(ResNet.ML.Data.FashionMnist.IsLabelFile(Path.Combine(folder, "train-labels-idx1-ubyte")));
+    }
+
+    private static string RepoRoot()
+    {
+        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
+            if (File.Exists(Path.Combine(d.FullName, "ResNet.ML.sln"))) return d.FullName;
+        throw new DirectoryNotFoundException("ResNet.ML.sln not found above the test output.");
+    }
+
+    [TestMethod]
     public void Export_TtaFlip_WritesTheMirrorAveragingGraph_AndIsRefusedForSafetensors()
     {
         string folder = TempFolder();

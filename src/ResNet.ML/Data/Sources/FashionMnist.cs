@@ -35,6 +35,28 @@ public static class FashionMnist
     public static InMemoryImageDataset Read(Stream images, Stream labels, string source = "Fashion-MNIST") =>
         Idx.Read(images, labels, ClassNames, $"{source} images", $"{source} labels");
 
+    // SHA-256 of the decompressed official label files (train, t10k), as Debian's dataset-fashion-mnist ships them, and
+    // of the committed subset's labels: IDX files carry no class names, and a path is no evidence of what a file holds.
+    private static readonly string[] LabelFileHashes =
+    [
+        "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+        "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+        "6b1e17d25b074cd3c10d32c1072ebb89c98da164c072fafd2140369f3f854b27",
+    ];
+
+    /// <summary>
+    /// Whether <paramref name="labelsPath"/> (raw or gzipped IDX) holds Fashion-MNIST's training or test labels, or the
+    /// committed subset's: recognized by content, so its images can be given the class names.
+    /// </summary>
+    public static bool IsLabelFile(string labelsPath)
+    {
+        using var file = Idx.OpenFile(labelsPath);
+        using var stream = DataStreams.MaybeGunzip(file);
+        using var sha = System.Security.Cryptography.SHA256.Create();
+        string hash = Convert.ToHexStringLower(sha.ComputeHash(stream));
+        return LabelFileHashes.Contains(hash);
+    }
+
     private static string Find(string directory, string name)
     {
         if (!Directory.Exists(directory))
