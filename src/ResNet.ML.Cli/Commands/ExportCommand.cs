@@ -23,12 +23,13 @@ internal static class ExportCommand
         var noFold = new Option<bool>("--no-fold-bn") { Description = "Keep BatchNormalization nodes instead of folding them into the convolutions." };
 
         var ttaFlip = new Option<bool>("--tta-flip") { Description = "ONNX only: average each image's logits with its mirror image's inside the graph (test-time flips)." };
-        var command = new Command("export", "Export a model to ONNX or safetensors.") { model, output, format, arch, classes, channels, imageSize, seed, noFold, ttaFlip };
+        var ttaTranslate = new Option<bool>("--tta-translate") { Description = "ONNX only: also average each image's logits with its one-pixel shifts up-left and down-right (weights 1/2, 1/4, 1/4; with --tta-flip six views)." };
+        var command = new Command("export", "Export a model to ONNX or safetensors.") { model, output, format, arch, classes, channels, imageSize, seed, noFold, ttaFlip, ttaTranslate };
         command.SetAction(context.Guard((p, cli, ct) =>
         {
             string outputPath = Path.GetFullPath(p.GetValue(output)!);
             string kind = p.GetValue(format) ?? (outputPath.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) ? "safetensors" : "onnx");
-            if (kind != "onnx" && p.GetValue(ttaFlip)) throw new UsageException("--tta-flip applies to ONNX exports only; safetensors files hold weights, not a scoring graph.");
+            if (kind != "onnx" && (p.GetValue(ttaFlip) || p.GetValue(ttaTranslate))) throw new UsageException($"{(p.GetValue(ttaFlip) ? "--tta-flip" : "--tta-translate")} applies to ONNX exports only; safetensors files hold weights, not a scoring graph.");
             TrainedModel trained;
             if (p.GetValue(model) is string modelPath)
             {
@@ -43,7 +44,7 @@ internal static class ExportCommand
             else throw new UsageException("Give --model FILE, or --arch NAME (with --classes, --channels, --image-size, --seed) for a fresh model.");
 
             OutputFolder.EnsureWritable(Path.GetDirectoryName(outputPath)!);
-            if (kind == "onnx") trained.ExportOnnx(outputPath, foldBatchNorm: !p.GetValue(noFold), testTimeFlip: p.GetValue(ttaFlip));
+            if (kind == "onnx") trained.ExportOnnx(outputPath, foldBatchNorm: !p.GetValue(noFold), testTimeFlip: p.GetValue(ttaFlip), testTimeTranslate: p.GetValue(ttaTranslate));
             else trained.SaveWeights(outputPath);
             cli.Line($"Wrote {outputPath} ({kind}, {trained.Architecture}, {trained.Network.ParameterCount:N0} parameters, input [{trained.Channels}, {trained.Height}, {trained.Width}], {trained.ClassNames.Count} classes).");
             return ResNetCli.ExitOk;

@@ -185,26 +185,47 @@ internal sealed class GraphBuilder
         return x;
     }
 
-    /// <summary>[N, C, H, W] becomes [2N, C, H, W]: the images, then the same images mirrored left to right (Slice, step -1 on W).</summary>
-    public string WithMirrorImages(string x)
+    /// <summary>
+    /// The test-time views of [N, C, H, W] images as one batch [V*N, C, H, W], with the weight of each view in the mean
+    /// of the logits (<see cref="MeanOverViews"/>). Translate adds the images shifted one pixel up-left and one pixel
+    /// down-right (reflect-padded by 1, then cropped), weighted 1/4 each against the originals' 1/2, as airbench does;
+    /// flip adds every view mirrored left to right (Slice, step -1 on W) and halves the weights.
+    /// </summary>
+    public (string Batch, float[] Weights) WithTestTimeViews(string x, bool flip, bool translate)
     {
-        string starts = SharedInt64("tta.flip_starts", [-1]);
-        string ends = SharedInt64("tta.flip_ends", [long.MinValue]);
-        string axes = SharedInt64("tta.flip_axes", [3]);
-        string steps = SharedInt64("tta.flip_steps", [-1]);
-        string mirrored = Node("Slice", "tta.mirror", [x, starts, ends, axes, steps]);
-        return Node("Concat", "tta.batch", [x, mirrored], Int("axis", 0));
+        var views = new List<string> { x };
+        var weights = new List<float> { 1f };
+        if (translate)
+        {
+            string pads = SharedInt64("tta.translate_pads", [0, 0, 1, 1, 0, 0, 1, 1]);
+            string padded = Node("Pad", "tta.translate_pad", [x, pads], Str("mode", "reflect"));
+            string axes = SharedInt64("tta.translate_axes", [2, 3]);
+            views.Add(Node("Slice", "tta.shift_up_left", [padded, SharedInt64("tta.shift_up_left_starts", [0, 0]), SharedInt64("tta.shift_up_left_ends", [-2, -2]), axes]));
+            views.Add(Node("Slice", "tta.shift_down_right", [padded, SharedInt64("tta.shift_down_right_starts", [2, 2]), SharedInt64("tta.shift_down_right_ends", [long.MaxValue, long.MaxValue]), axes]));
+            weights = [0.5f, 0.25f, 0.25f];
+        }
+        if (flip)
+        {
+            string starts = SharedInt64("tta.flip_starts", [-1]);
+            string ends = SharedInt64("tta.flip_ends", [long.MinValue]);
+            string axes = SharedInt64("tta.flip_axes", [3]);
+            string steps = SharedInt64("tta.flip_steps", [-1]);
+            views.AddRange(views.Select((v, i) => Node("Slice", i == 0 ? "tta.mirror" : $"tta.mirror_{i}", [v, starts, ends, axes, steps])).ToList());
+            weights = [.. weights.Concat(weights).Select(w => w / 2)];
+        }
+        return views.Count == 1 ? (x, [1f]) : (Node("Concat", "tta.batch", [.. views], Int("axis", 0)), [.. weights]);
     }
 
     /// <summary>
-    /// [2N, classes] back to [N, classes], the mean of each image's two rows: reshaped to [2, N*classes] and multiplied by
-    /// [[0.5, 0.5]]. MatMul and Reshape mean the same in every opset the exporter writes, where ReduceMean and Split changed.
+    /// [V*N, classes] back to [N, classes], the weighted mean of each image's V rows: reshaped to [V, N*classes] and
+    /// multiplied by the [1, V] weights. MatMul and Reshape mean the same in every opset the exporter writes, where
+    /// ReduceMean and Split changed.
     /// </summary>
-    public string MeanOverMirrorImages(string logits, int classes)
+    public string MeanOverViews(string logits, int classes, float[] weights)
     {
-        string halves = Node("Reshape", "tta.halves", [logits, SharedInt64("tta.halves_shape", [2, -1])]);
-        string half = Initializer("tta.mean_weights", [0.5f, 0.5f], [1, 2], "the mean of an image's two logits");
-        string mean = Node("MatMul", "tta.mean", [half, halves]);
+        string rows = Node("Reshape", "tta.views", [logits, SharedInt64($"tta.views_shape_{weights.Length}", [weights.Length, -1])]);
+        string w = Initializer("tta.view_weights", weights, [1, weights.Length], "the weight of each test-time view in the mean of an image's logits");
+        string mean = Node("MatMul", "tta.mean", [w, rows]);
         return Node("Reshape", "tta.logits", [mean, SharedInt64($"tta.logits_shape_{classes}", [-1, classes])]);
     }
 

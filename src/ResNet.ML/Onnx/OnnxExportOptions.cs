@@ -46,6 +46,13 @@ public sealed class OnnxExportOptions
     /// </summary>
     public bool TestTimeFlip { get; init; }
 
+    /// <summary>
+    /// Test-time translations inside the graph: each image also goes through the network shifted one pixel up-left and
+    /// one pixel down-right (reflect-padded), and its logits are weighted 1/2, 1/4, 1/4 (airbench's scheme). With
+    /// <see cref="TestTimeFlip"/> every view is also mirrored: six views, six times the inference cost. Default false.
+    /// </summary>
+    public bool TestTimeTranslate { get; init; }
+
     /// <summary>Class names in class-index order, stored in the metadata. Default null: "0", "1", ... .</summary>
     public IReadOnlyList<string>? ClassNames { get; init; }
 

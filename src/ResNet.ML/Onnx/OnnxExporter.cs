@@ -56,7 +56,8 @@ public static class OnnxExporter
         var graph = new GraphBuilder(network.Architecture, options);
         string x = graph.Input(options.InputName, network.InputChannels, options.InputHeight, options.InputWidth, InputDoc(network, options));
         if (options.EmbedPreprocessing) x = graph.Preprocess(x, network.InputChannels, options);
-        if (options.TestTimeFlip) x = graph.WithMirrorImages(x);
+        var (views, viewWeights) = graph.WithTestTimeViews(x, options.TestTimeFlip, options.TestTimeTranslate);
+        x = views;
 
         bool flat = false;   // the value is [N, features] after a Linear layer, [N, C, H, W] before
         var layers = network.Layers;
@@ -74,7 +75,7 @@ public static class OnnxExporter
             x = graph.Layer(layer, x, ref flat);
         }
         if (!flat) x = graph.Flatten(x, "logits_flatten");
-        if (options.TestTimeFlip) x = graph.MeanOverMirrorImages(x, network.NumClasses);
+        if (viewWeights.Length > 1) x = graph.MeanOverViews(x, network.NumClasses, viewWeights);
         graph.Outputs(x, network.NumClasses, options);
 
         var model = new ModelProto
@@ -138,7 +139,7 @@ public static class OnnxExporter
         yield return (OnnxMetadataKeys.LogitsOutput, o.LogitsName);
         yield return (OnnxMetadataKeys.ProbabilitiesOutput, o.ProbabilitiesName);
         yield return (OnnxMetadataKeys.PredictedLabelOutput, o.PredictedLabelName);
-        yield return (OnnxMetadataKeys.TestTimeAugmentation, o.TestTimeFlip ? "flip" : "none");
+        yield return (OnnxMetadataKeys.TestTimeAugmentation, TestTimeAugmentationName(o));
         if (o.ExtraMetadata is not null)
             foreach (var (k, v) in o.ExtraMetadata) yield return (k, v);
     }
@@ -151,8 +152,18 @@ public static class OnnxExporter
                      (o.Std is null ? "" : $", / std [{string.Join(", ", o.Std.Select(v => v.ToString("R", inv)))}]");
         return $"Images as planar CHW float32, {network.InputChannels} channels ({o.ChannelOrder}), {o.InputHeight}x{o.InputWidth}. " +
                (o.EmbedPreprocessing ? $"Feed them un-normalized: the graph applies {pre}." : $"Apply {pre} before feeding them.") +
-               (o.TestTimeFlip ? " The outputs average each image with its left-right mirror image." : "");
+               (o.TestTimeFlip ? " The outputs average each image with its left-right mirror image." : "") +
+               (o.TestTimeTranslate ? " The outputs average each image with its copies shifted one pixel up-left and down-right (weights 1/2, 1/4, 1/4)." : "");
     }
+
+    /// <summary>The metadata value of the test-time augmentation: none, flip, translate or flip+translate.</summary>
+    internal static string TestTimeAugmentationName(OnnxExportOptions o) => (o.TestTimeFlip, o.TestTimeTranslate) switch
+    {
+        (false, false) => "none",
+        (true, false) => "flip",
+        (false, true) => "translate",
+        (true, true) => "flip+translate",
+    };
 
     private static string ReadProducerVersion()
     {

@@ -107,7 +107,8 @@ public sealed class TrainedModel
     /// </summary>
     /// <param name="foldBatchNorm">Fold batch norms into the convolutions (<see cref="OnnxExportOptions.FoldBatchNorm"/>).</param>
     /// <param name="testTimeFlip">Average each image with its mirror image inside the graph (<see cref="OnnxExportOptions.TestTimeFlip"/>).</param>
-    public OnnxExportOptions OnnxOptions(bool foldBatchNorm = true, bool testTimeFlip = false) => new()
+    /// <param name="testTimeTranslate">Also average it with its one-pixel shifts (<see cref="OnnxExportOptions.TestTimeTranslate"/>).</param>
+    public OnnxExportOptions OnnxOptions(bool foldBatchNorm = true, bool testTimeFlip = false, bool testTimeTranslate = false) => new()
     {
         InputHeight = Height,
         InputWidth = Width,
@@ -119,15 +120,16 @@ public sealed class TrainedModel
         ChannelOrder = Channels == 1 ? "Gray" : "RGB",
         FoldBatchNorm = foldBatchNorm,
         TestTimeFlip = testTimeFlip,
+        TestTimeTranslate = testTimeTranslate,
     };
 
     /// <summary>Exports the model as ONNX (see <see cref="OnnxOptions"/>).</summary>
-    public void ExportOnnx(Stream output, bool foldBatchNorm = true, bool testTimeFlip = false) =>
-        OnnxExporter.Export(Network, output, OnnxOptions(foldBatchNorm, testTimeFlip));
+    public void ExportOnnx(Stream output, bool foldBatchNorm = true, bool testTimeFlip = false, bool testTimeTranslate = false) =>
+        OnnxExporter.Export(Network, output, OnnxOptions(foldBatchNorm, testTimeFlip, testTimeTranslate));
 
     /// <summary>Exports the model as ONNX to <paramref name="path"/>, atomically.</summary>
-    public void ExportOnnx(string path, bool foldBatchNorm = true, bool testTimeFlip = false) =>
-        OnnxExporter.Export(Network, path, OnnxOptions(foldBatchNorm, testTimeFlip));
+    public void ExportOnnx(string path, bool foldBatchNorm = true, bool testTimeFlip = false, bool testTimeTranslate = false) =>
+        OnnxExporter.Export(Network, path, OnnxOptions(foldBatchNorm, testTimeFlip, testTimeTranslate));
 
     /// <summary>Reads weights saved by <see cref="SaveWeights(Stream)"/> and rebuilds the model; refuses files without ResNet.ML metadata.</summary>
     public static TrainedModel LoadWeights(Stream input, string source = "the weights")

@@ -211,6 +211,59 @@ public class OnnxExporterTests
     }
 
     [TestMethod]
+    [DataRow(13)]
+    [DataRow(17)]
+    [DataRow(21)]
+    public void Test_time_translate_and_flip_weigh_six_views_as_airbench_does(int opset)
+    {
+        var net = Cifar(1, 4, 5, Shortcut.A, inputChannels: 3, size: 12);
+        Randomize(net, 23);
+        const int n = 2, c = 3, h = 12, w = 12;
+        float[] x = RandomInput(n * c * h * w, 19);
+        // Reflect padding by one, then the crop starting at (dy, dx) of the padded image: a shift by (1 - dy, 1 - dx).
+        float[] Shift(float[] v, int dy, int dx)
+        {
+            static int Reflect(int i, int size) => i < 0 ? -i : i >= size ? 2 * size - 2 - i : i;
+            var r = new float[v.Length];
+            for (int p = 0; p < n * c; p++)
+                for (int y = 0; y < h; y++)
+                    for (int q = 0; q < w; q++)
+                        r[(p * h + y) * w + q] = v[(p * h + Reflect(y + dy - 1, h)) * w + Reflect(q + dx - 1, w)];
+            return r;
+        }
+        float[] Mirror(float[] v)
+        {
+            var r = new float[v.Length];
+            for (int i = 0; i < n * c * h; i++)
+                for (int j = 0; j < w; j++) r[i * w + j] = v[i * w + (w - 1 - j)];
+            return r;
+        }
+        using var plain = OnnxPredictor.FromBytes(OnnxExporter.ExportToBytes(net, new OnnxExportOptions { InputHeight = h, InputWidth = w, Opset = opset }));
+        float[] L(float[] v) => plain.Score(v).Logits;
+        var views = new[] { x, Shift(x, 0, 0), Shift(x, 2, 2) };
+        float[] weights = [0.5f, 0.25f, 0.25f];
+        var translateOnly = new float[n * 5];
+        var both = new float[n * 5];
+        for (int v = 0; v < 3; v++)
+        {
+            var a = L(views[v]);
+            var m = L(Mirror(views[v]));
+            for (int i = 0; i < a.Length; i++)
+            {
+                translateOnly[i] += weights[v] * a[i];
+                both[i] += weights[v] * (a[i] + m[i]) / 2;
+            }
+        }
+        using var translate = OnnxPredictor.FromBytes(OnnxExporter.ExportToBytes(net, new OnnxExportOptions { InputHeight = h, InputWidth = w, Opset = opset, TestTimeTranslate = true }));
+        using var six = OnnxPredictor.FromBytes(OnnxExporter.ExportToBytes(net, new OnnxExportOptions { InputHeight = h, InputWidth = w, Opset = opset, TestTimeTranslate = true, TestTimeFlip = true }));
+        AssertClose(translateOnly, translate.Score(x).Logits, 5, 1e-5, "1/2 the image, 1/4 each shift");
+        AssertClose(both, six.Score(x).Logits, 5, 1e-5, "the same with every view mirrored");
+        Assert.IsTrue(L(x).Zip(L(Shift(x, 0, 0))).Any(p => Math.Abs(p.First - p.Second) > 1e-3), "the random network must tell an image from its shift, or the test proves nothing");
+        Assert.AreEqual("translate", translate.Metadata[OnnxMetadataKeys.TestTimeAugmentation]);
+        Assert.AreEqual("flip+translate", six.Metadata[OnnxMetadataKeys.TestTimeAugmentation]);
+    }
+
+    [TestMethod]
     [DataRow(13, 7L)]
     [DataRow(17, 8L)]
     [DataRow(21, 10L)]
