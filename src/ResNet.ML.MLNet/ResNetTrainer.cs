@@ -210,21 +210,14 @@ public sealed class ResNetTrainer : IEstimator<ITransformer>
 
         var model = TrainReportingToHost(train, validation, cancellationToken);
 
-        var norm = model.Normalization;
-        var network = OnnxExporter.BuildModel(model.Network, new OnnxExportOptions
+        // The model's own export options (input size, classes, normalization inside the graph), with the column names
+        // the ML.NET scoring graph reads.
+        var network = OnnxExporter.BuildModel(model.Network, model.OnnxOptions(testTimeFlip: o.TestTimeFlip) with
         {
-            InputHeight = shape.Height,
-            InputWidth = shape.Width,
-            ClassNames = keyValues.Names,
-            PixelScale = norm.Scale,
-            Mean = PerChannel(norm.Mean, shape.Channels),
-            Std = PerChannel(norm.Std, shape.Channels),
-            EmbedPreprocessing = true,
             InputName = ScoringPipeline.NetworkInputName(kind, o.FeatureColumnName),
             LogitsName = ScoringGraph.LogitsOutput,
             ProbabilitiesName = ScoringPipeline.ScoreColumn,
             PredictedLabelName = ScoringGraph.IndexOutput,
-            TestTimeFlip = o.TestTimeFlip,
         });
         ScoringGraph.AddLabelOutputs(network, keyValues);
         if (kind == FeatureKind.EncodedImage) ScoringGraph.AddFlatPixelsFront(network, shape);
@@ -252,10 +245,6 @@ public sealed class ResNetTrainer : IEstimator<ITransformer>
         var features = data.Schema[featureColumn];
         return DataViewImages.Read(data, label, features, kind, shape, o.Resize, keyValues.Names, what, ct);
     }
-
-    private static float[] PerChannel(float[] values, int channels) =>
-        values.Length == channels ? values : values.Length == 1 ? Enumerable.Repeat(values[0], channels).ToArray()
-        : throw new InvalidOperationException($"The trained model's normalization has {values.Length} channel statistics for {channels}-channel images.");
 
     /// <summary>
     /// Runs the core trainer the way ML.NET's own trainers run: epoch lines go to the host's channel (MLContext.Log), and

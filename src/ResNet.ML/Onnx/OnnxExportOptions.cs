@@ -16,7 +16,7 @@ namespace ResNet.ML.Onnx;
 /// OnnxExporter.Export(network, "cifar10.onnx", options);
 /// </code>
 /// </example>
-public sealed class OnnxExportOptions
+public sealed record OnnxExportOptions
 {
     /// <summary>The smallest opset the exporter writes (Softmax, ArgMax, Slice and Pad as of opset 13).</summary>
     public const int MinOpset = 13;
