@@ -62,11 +62,7 @@ public sealed class ImageClassifierTrainer
     {
         ArgumentNullException.ThrowIfNull(train);
         if (train.Count == 0) throw new ArgumentException($"{train.Source}: the training data holds no images.");
-        if (validation is null && _options.ValidationFraction > 0)
-        {
-            var (t, v) = train.StratifiedSplit(_options.ValidationFraction, (ulong)(uint)_options.Seed);
-            (train, validation) = (t, v.Count == 0 ? null : v);
-        }
+        // Without validation data, PrepareData carves the validation split: the one place it is made.
         return (new ImageDatasetSource(train, _options.Augmentation), validation is null ? null : new ImageDatasetSource(validation));
     }
 
