@@ -82,9 +82,9 @@ internal static class OutputFolder
     }
 
     /// <summary>model.onnx, model.safetensors and metrics.json, each atomically; a failure names its file and leaves the others.</summary>
-    public static void WriteDeliverables(string folder, TrainedModel model, bool testTimeFlip = false)
+    public static void WriteDeliverables(string folder, TrainedModel model, bool testTimeFlip = false, bool testTimeTranslate = false)
     {
-        model.ExportOnnx(Path.Combine(folder, "model.onnx"), testTimeFlip: testTimeFlip);
+        model.ExportOnnx(Path.Combine(folder, "model.onnx"), testTimeFlip: testTimeFlip, testTimeTranslate: testTimeTranslate);
         model.SaveWeights(Path.Combine(folder, "model.safetensors"));
         AtomicFile.Write(Path.Combine(folder, "metrics.json"), s => JsonSerializer.Serialize(s, model.History, new JsonSerializerOptions { WriteIndented = true }));
         AtomicFile.Write(Path.Combine(folder, "training-curves.svg"), s => s.Write(Encoding.UTF8.GetBytes(TrainingCharts.CurvesSvg(model.History, $"{model.Architecture}: loss and accuracy per epoch"))));

@@ -93,6 +93,12 @@ public sealed class ResNetTrainer : IEstimator<ITransformer>
         public bool TestTimeFlip { get; set; }
 
         /// <summary>
+        /// Test-time shifts in the fitted model's ONNX graph: each image is also scored shifted one pixel up-left and
+        /// down-right, its logits weighted 1/2, 1/4, 1/4 (with <see cref="TestTimeFlip"/>, six views). Default false.
+        /// </summary>
+        public bool TestTimeTranslate { get; set; }
+
+        /// <summary>
         /// Options set to the named recipe (<see cref="TrainingRecipes"/>: <c>quick</c>, <c>fast</c>), its test-time flips
         /// included; set the columns and anything else afterwards.
         /// </summary>
@@ -101,6 +107,7 @@ public sealed class ResNetTrainer : IEstimator<ITransformer>
             var recipe = TrainingRecipes.Get(name);
             var options = recipe.ApplyTo(new Options());
             options.TestTimeFlip = recipe.TestTimeFlip;
+            options.TestTimeTranslate = recipe.TestTimeTranslate;
             return options;
         }
 
@@ -212,7 +219,7 @@ public sealed class ResNetTrainer : IEstimator<ITransformer>
 
         // The model's own export options (input size, classes, normalization inside the graph), with the column names
         // the ML.NET scoring graph reads.
-        var network = OnnxExporter.BuildModel(model.Network, model.OnnxOptions(testTimeFlip: o.TestTimeFlip) with
+        var network = OnnxExporter.BuildModel(model.Network, model.OnnxOptions(testTimeFlip: o.TestTimeFlip, testTimeTranslate: o.TestTimeTranslate) with
         {
             InputName = ScoringPipeline.NetworkInputName(kind, o.FeatureColumnName),
             LogitsName = ScoringGraph.LogitsOutput,
