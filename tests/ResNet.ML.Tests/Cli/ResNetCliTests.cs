@@ -225,6 +225,11 @@ public sealed class ResNetCliTests
             Assert.AreEqual("flip", predictor.Metadata[ResNet.ML.Onnx.OnnxMetadataKeys.TestTimeAugmentation]);
         using (var predictor = ResNet.ML.Onnx.OnnxPredictor.Load(plain))
             Assert.AreEqual("none", predictor.Metadata[ResNet.ML.Onnx.OnnxMetadataKeys.TestTimeAugmentation]);
+        string six = Path.Combine(folder, "six.onnx");
+        var both = Run(["export", .. fresh, "--tta-flip", "--tta-translate", "--output", six]);
+        Assert.AreEqual(0, both.Code, both.Err);
+        using (var predictor = ResNet.ML.Onnx.OnnxPredictor.Load(six))
+            Assert.AreEqual("flip+translate", predictor.Metadata[ResNet.ML.Onnx.OnnxMetadataKeys.TestTimeAugmentation]);
 
         string weights = Path.Combine(folder, "w.safetensors");
         var refused = Run(["export", .. fresh, "--tta-flip", "--output", weights]);

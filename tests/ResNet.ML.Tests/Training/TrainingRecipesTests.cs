@@ -33,7 +33,7 @@ public sealed class TrainingRecipesTests
     {
         var o = new ResNetTrainerOptions { Seed = 7, ValidationFraction = 0.2 };
         Assert.AreSame(o, TrainingRecipes.Get("FAST").ApplyTo(o));
-        Assert.AreEqual(9, o.Epochs);
+        Assert.AreEqual(8, o.Epochs);
         Assert.AreEqual("resnet14", o.Architecture);
         Assert.AreEqual(0.2f, o.LearningRate);
         Assert.IsTrue(o.Nesterov);
