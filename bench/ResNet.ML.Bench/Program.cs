@@ -11,12 +11,13 @@ using ResNet.ML.Training.Optimizers;
 // The engine benchmark, measured as ../shared/bench/pytorch_peer.py measures PyTorch: synthetic batches, SGD momentum
 // 0.9 with weight decay 1e-4, 3 warm-up steps, then `steps` timed training steps and `steps` timed inference passes.
 // Usage: dotnet run -c Release --project bench/ResNet.ML.Bench -- [--arch resnet20] [--batch 128] [--threads 2]
-//        [--steps 20] [--size 32] [--channels 3] [--profile]   (A/B of two builds: BASELINE=old.dll bench/run_vs_pytorch.sh, or bench/ab_builds.sh)
+//        [--steps 20] [--size 32] [--channels 3] [--profile] [--roofline]   (A/B of two builds: BASELINE=old.dll bench/run_vs_pytorch.sh, or bench/ab_builds.sh)
 var options = new Dictionary<string, string> { ["arch"] = "resnet20", ["batch"] = "128", ["threads"] = Environment.ProcessorCount.ToString(CultureInfo.InvariantCulture), ["steps"] = "20", ["size"] = "32", ["channels"] = "3" };
-bool profile = false;
+bool profile = false, roofline = false;
 for (int i = 0; i < args.Length; i++)
 {
     if (args[i] == "--profile") { profile = true; continue; }
+    if (args[i] == "--roofline") { roofline = true; continue; }
     if (args[i] == "--kernels") { KernelBench.Run(); return 0; }
     if (args[i] == "--groups") { KernelBench.Groups(); return 0; }
     if (args[i] == "--bn") { KernelBench.BatchNormOrder(int.Parse(args[i + 1], CultureInfo.InvariantCulture)); return 0; }
@@ -56,6 +57,8 @@ for (int i = 0; i < 3; i++) net.Forward(x, training: false);
 sw.Restart();
 for (int i = 0; i < steps; i++) net.Forward(x, training: false);
 double infer = steps * batch / sw.Elapsed.TotalSeconds;
+
+if (roofline) Roofline.Run(net, Step, Engine.Threads);
 
 if (profile)
 {
