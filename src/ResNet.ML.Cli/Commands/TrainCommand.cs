@@ -97,6 +97,13 @@ internal static class TrainCommand
             options.Backend = p.GetValue(backend);
             options.Device = p.GetValue(device);
             options.Pretrained = p.GetValue(pretrained);
+            if (options.Pretrained is not null)
+            {
+                // The pretrained network is its own architecture, and a recipe's rate was chosen for training from scratch
+                // (a new head on pretrained features diverged at SGD's 0.1): unless given here, both come from Pretrained.
+                if (p.GetValue(arch) is null) options.Architecture = new ResNetTrainerOptions().Architecture;
+                if (p.GetValue(lr) is null) options.LearningRate = null;
+            }
             options.FineTuneLearningRateFactor = p.GetValue(fineTuneFactor);
             bool testTimeFlip = p.GetResult(ttaFlip) is { Implicit: false } ? p.GetValue(ttaFlip) : chosen.TestTimeFlip;
             bool testTimeTranslate = p.GetResult(ttaTranslate) is { Implicit: false } ? p.GetValue(ttaTranslate) : chosen.TestTimeTranslate;

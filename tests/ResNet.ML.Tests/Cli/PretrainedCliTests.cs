@@ -39,5 +39,12 @@ public sealed class PretrainedCliTests
         var info = Run("info", onnx);
         Assert.AreEqual(0, info.Code, info.Err);
         StringAssert.Contains(info.Out, "input [batch, 1, 32, 32]");
+
+        // A recipe's architecture and rate (fast: resnet14 at 0.2) give way to the pretrained network and its own rate.
+        var recipe = Run("train", "--recipe", "fast", "--data", data, "--pretrained", "dnn-resnet18", "--image-size", "32", "--epochs", "1",
+            "--batch-size", "8", "--validation-fraction", "0", "--threads", "2", "--output", TempFolder());
+        Assert.AreEqual(0, recipe.Code, recipe.Err);
+        StringAssert.Contains(recipe.Out, "dnn-resnet18 (block=basic blocks=2,2,2,3");
+        StringAssert.Contains(recipe.Out, "SgdMomentum lr 0.01,");
     }
 }
