@@ -166,7 +166,6 @@ internal static class TrainCommand
         return command;
     }
 
-    /// <summary>Adds random erasing with probability <paramref name="probability"/> (0: unchanged) to any augmentation.</summary>
     // --augment replaces the recipe's augmentation; --crop-padding sets the padding of whichever pad + crop is in force.
     private static Augmentation? Augment(string? name, int? padding, Augmentation? recipe)
     {
@@ -184,6 +183,7 @@ internal static class TrainCommand
         return augmentation with { Padding = pad };
     }
 
+    /// <summary>Adds random erasing with probability <paramref name="probability"/> (0: unchanged) to any augmentation.</summary>
     private static Augmentation? WithErasing(Augmentation? augmentation, double probability)
     {
         if (probability == 0) return augmentation;

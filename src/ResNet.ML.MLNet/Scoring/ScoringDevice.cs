@@ -20,12 +20,10 @@ namespace ResNet.ML.MLNet.Scoring;
 /// </remarks>
 internal static class ScoringDevice
 {
-    public const string CudaProvider = "CUDAExecutionProvider";
-
     public static (int? GpuDeviceId, bool FallbackToCpu) Resolve(int? optionGpu, bool optionFallback, int? contextGpu, bool contextFallback,
         TrainingDevice device, IReadOnlyCollection<string> providers)
     {
-        bool cuda = providers.Contains(CudaProvider);
+        bool cuda = providers.Contains(Onnx.OnnxPredictor.CudaProvider);
         if (optionGpu is not null) return Asked(optionGpu.Value, optionFallback, cuda, "Option GpuDeviceId", providers);
         if (contextGpu is not null) return Asked(contextGpu.Value, contextFallback, cuda, "MLContext.GpuDeviceId", providers);
         if (device == TrainingDevice.Cpu || !cuda) return (null, false);

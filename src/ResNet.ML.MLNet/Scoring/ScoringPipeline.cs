@@ -1,7 +1,6 @@
 using Google.Protobuf;
 using Microsoft.ML;
 using Microsoft.ML.Data;
-using Microsoft.ML.OnnxRuntime;
 using ResNet.ML.MLNet.Mappings;
 using ResNet.ML.Onnx.Proto;
 using Microsoft.ML.Transforms.Image;

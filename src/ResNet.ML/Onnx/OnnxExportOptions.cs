@@ -134,7 +134,7 @@ public static class OnnxMetadataKeys
     public const string LogitsOutput = "logits_output";
     public const string ProbabilitiesOutput = "probabilities_output";
     public const string PredictedLabelOutput = "predicted_label_output";
-    /// <summary>"flip" when the graph averages the logits of each image and its mirror image, "none" otherwise.</summary>
+    /// <summary>The test-time views the graph averages: "none", "flip", "translate" or "flip+translate".</summary>
     public const string TestTimeAugmentation = "test_time_augmentation";
 
     internal static readonly string[] All =

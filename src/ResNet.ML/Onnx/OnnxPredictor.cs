@@ -43,7 +43,8 @@ public sealed record BatchScores(int Count, int Classes, float[] Logits, float[]
 /// </summary>
 public sealed class OnnxPredictor : IDisposable
 {
-    private const string CudaProvider = "CUDAExecutionProvider";
+    /// <summary>ONNX Runtime's name of its CUDA execution provider, as <c>OrtEnv.GetAvailableProviders()</c> lists it.</summary>
+    public const string CudaProvider = "CUDAExecutionProvider";
     private readonly InferenceSession _session;
     private readonly string[] _inputNames;
     private readonly string[] _outputNames;   // logits, then probabilities when the model has them

@@ -65,8 +65,8 @@ public static class TrainingRecipes
     /// batch 128, Nesterov SGD one-cycle to 0.2, weight decay 5e-4, label smoothing 0.1, 2-pixel random crop + flip, and
     /// test-time flips in the exported graph. Suits small images whose classes survive a mirror (clothes, products).
     /// Chosen on held-out training images (bench/BENCHMARKS.md, "Time to 94 %"): ResNet-14 matched ResNet-20's validation
-    /// accuracy at 0.73x its cost per epoch, and test-time shifts added nothing to the flips. 8 epochs leave about 10 %
-    /// of the 600 s for a machine slower than the one measured (9 took 65 s each at 925 img/s: too close to the limit).
+    /// accuracy at 0.73x its cost per epoch, and test-time shifts added nothing to the flips. 8 epochs leave room in the
+    /// 600 s for a slower hour (three runs took 484–528 s; 9 epochs took 65 s each at 925 img/s, too close to the limit).
     /// </summary>
     public static TrainingRecipe Fast { get; } = new("fast",
         "resnet14, 8 epochs, batch 128, Nesterov SGD one-cycle to 0.2, weight decay 5e-4, label smoothing 0.1, pad-2 crop + flip, test-time flips in the ONNX graph.",

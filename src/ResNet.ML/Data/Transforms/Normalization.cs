@@ -125,14 +125,7 @@ public sealed record Normalization
     public void Apply(Tensor images)
     {
         ArgumentNullException.ThrowIfNull(images);
-        var (a, b) = Affine(images.C);
-        int plane = images.PlaneSize;
-        for (int n = 0; n < images.N; n++)
-            for (int c = 0; c < images.C; c++)
-            {
-                var span = images.Data.AsSpan((n * images.C + c) * plane, plane);
-                SpanMath.Affine(span, a[c], b[c], span);
-            }
+        Apply(images.Data.AsSpan(0, images.Length), images);
     }
 
     /// <summary>Writes <paramref name="source"/> (source-unit pixels of <paramref name="destination"/>'s shape) normalized into <paramref name="destination"/>, in one pass.</summary>
