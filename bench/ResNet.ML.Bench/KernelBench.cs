@@ -63,11 +63,10 @@ internal static class KernelBench
                 fwdBest = Math.Min(fwdBest, CpuSeconds(() => conv.Forward(x, true), 1));
                 for (int b = 0; b < budgets.Length; b++)
                 {
-                    (DirectConv.GroupPixels, DirectConv.GroupBytes) = budgets[b];
+                    conv.Configure(hw, hw, EngineTuning.Default with { WeightGradientGroupPixels = budgets[b].Pixels, WeightGradientGroupBytes = budgets[b].Bytes });
                     best[b] = Math.Min(best[b], CpuSeconds(() => conv.Backward(dy), 1));
                 }
             }
-            (DirectConv.GroupPixels, DirectConv.GroupBytes) = (2048, 256 << 10);
             Console.WriteLine($"conv {cin}->{cout} {hw}x{hw}: fwd {fwdBest * 1e3:F2} ms; bwd " +
                 string.Join(", ", budgets.Select((g, b) => $"{g.Pixels} px/{g.Bytes >> 10} KB {best[b] * 1e3:F2} ms")));
         }
@@ -91,17 +90,16 @@ internal static class KernelBench
             for (int rep = 0; rep < 15; rep++)
                 for (int v = 0; v < variants; v++)
                 {
-                    DirectConv.ForceShifted = v == 1;
+                    conv.Configure(hw, hw, EngineTuning.Default with { ForceShiftedConvolution = v == 1 });
                     fwd[v] = Math.Min(fwd[v], CpuSeconds(() => conv.Forward(x, true), 1));
                     bwd[v] = Math.Min(bwd[v], CpuSeconds(() => conv.Backward(dy), 1));
                 }
-            DirectConv.ForceShifted = false;
             Console.WriteLine($"conv {cin}->{cout} {hw}x{hw}: " + string.Join("; ", Enumerable.Range(0, variants).Select(v => $"{names[v]} fwd {fwd[v] * 1e3:F2} bwd {bwd[v] * 1e3:F2} ms")));
         }
     }
 
     /// <summary>
-    /// A/B of the batch norm's plane visiting order (<see cref="BatchNorm2d.ImageMajorBelow"/>: 0 = channel by channel
+    /// A/B of the batch norm's plane visiting order (<see cref="EngineTuning.BatchNormImageMajorBelow"/>: 0 = channel by channel
     /// everywhere, 1024, 4096 = image by image up to 32x32), fused BN+ReLU forward and backward over a batch of 128,
     /// interleaved, minimum of 15. Run with --bn T.
     /// </summary>
@@ -121,7 +119,7 @@ internal static class KernelBench
             for (int rep = 0; rep < 15; rep++)
                 for (int v = 0; v < thresholds.Length; v++)
                 {
-                    BatchNorm2d.ImageMajorBelow = thresholds[v];
+                    bn.Tuning = EngineTuning.Default with { BatchNormImageMajorBelow = thresholds[v] };
                     var t = Stopwatch.StartNew();
                     bn.ForwardFused(x, true, null, relu: true);
                     fwd[v] = Math.Min(fwd[v], t.Elapsed.TotalMilliseconds);
@@ -129,7 +127,6 @@ internal static class KernelBench
                     bn.BackwardFused(dy, overwriteGradOutput: false, keepMasked: false);
                     bwd[v] = Math.Min(bwd[v], t.Elapsed.TotalMilliseconds);
                 }
-            BatchNorm2d.ImageMajorBelow = 1024;
             Console.WriteLine($"bn {c}x{hw}x{hw}: " + string.Join("; ", thresholds.Select((th, v) => $"image-major below {th}: fwd {fwd[v]:F2} bwd {bwd[v]:F2} ms")));
         }
     }

@@ -74,16 +74,16 @@ if (profile)
     var o = Stopwatch.StartNew(); sgd.Step(); double optMs = o.Elapsed.TotalMilliseconds;
     // Wall time per kernel (parallel region) over a few whole steps, against the steps' wall time.
     var regions = new Dictionary<string, double>();
-    Engine.Profile = (d, ms) =>
+    var profiling = Engine.ProfileRegions((d, ms) =>
     {
         string key = $"{d.Method.DeclaringType?.Name}.{d.Method.Name}";
         if (d.Target is Layer l && Environment.GetEnvironmentVariable("PROFILE_LAYERS") == "1") key += " " + l.Name;
         regions[key] = regions.GetValueOrDefault(key) + ms;
-    };
+    });
     var stepWatch = Stopwatch.StartNew();
     for (int i = 0; i < 5; i++) Step();
     double stepMs = stepWatch.Elapsed.TotalMilliseconds / 5;
-    Engine.Profile = null;
+    profiling.Dispose();
     foreach (var (key, ms) in regions.OrderByDescending(r => r.Value)) Console.Error.WriteLine($"{key,-60} {ms / 5,8:F2} ms/step");
     Console.Error.WriteLine($"{"(all parallel regions)",-60} {regions.Values.Sum() / 5,8:F2} ms/step of {stepMs:F2}");
     long allocated = GC.GetTotalAllocatedBytes(precise: true);

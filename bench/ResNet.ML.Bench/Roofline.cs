@@ -9,7 +9,7 @@ using ResNet.ML.Tensors;
 /// - FMA peak: independent Vector512 FMA chains (12 accumulators, enough to hide the FMA latency) per thread, 1 and
 ///   all threads.
 /// - Memory bandwidth: a triad a = b + s*c over three 64 MB arrays, counting 12 bytes per element (no write-allocate).
-/// - A step's kinds from Engine.Profile regions: convolution FLOPs counted from each Conv2d's own input and output
+/// - A step's kinds from Engine.ProfileRegions: convolution FLOPs counted from each Conv2d's own input and output
 ///   shapes (forward 2*N*Cout*OH*OW*Cin*k^2, backward twice that, once for the stem, whose input needs no gradient);
 ///   batch-norm bytes from each BatchNorm2d's input size (forward 12 bytes per element: two reads and a write;
 ///   backward 16: three reads and a write).
@@ -38,12 +38,12 @@ internal static class Roofline
             else if (layer is BatchNorm2d bn && Field(bn, "_input") is { } bx) bnElements += bx.Length;
         }
         var regions = new Dictionary<string, double>();
-        Engine.Profile = (d, ms) => { string k = $"{d.Method.DeclaringType?.Name}.{d.Method.Name}"; regions[k] = regions.GetValueOrDefault(k) + ms; };
+        var profiling = Engine.ProfileRegions((d, ms) => { string k = $"{d.Method.DeclaringType?.Name}.{d.Method.Name}"; regions[k] = regions.GetValueOrDefault(k) + ms; });
         const int steps = 5;
         var sw = Stopwatch.StartNew();
         for (int i = 0; i < steps; i++) step();
         double stepMs = sw.Elapsed.TotalMilliseconds / steps;
-        Engine.Profile = null;
+        profiling.Dispose();
         double Ms(string key) => regions.GetValueOrDefault(key) / steps;
         void Row(string kind, double ms, double work, string unit, double limit) =>
             Console.Error.WriteLine($"| {kind} | {ms:F1} | {work / 1e9:F2} {unit} | {work / 1e9 / (ms / 1e3):F1} {unit}/s | {100 * work / 1e9 / (ms / 1e3) / limit:F0} % |");

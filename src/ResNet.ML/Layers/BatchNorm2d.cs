@@ -88,13 +88,14 @@ public sealed class BatchNorm2d : Layer
     }
 
     /// <summary>
-    /// Planes smaller than this many values are visited image by image (all of a part's channels of image 0, then of
-    /// image 1, ...), so that each pass streams memory in order: a channel's 8x8 planes lie 16 KB apart, too short a
-    /// run for the prefetcher, and such passes measured 2–4x slower per byte than over 32x32 planes. Larger planes are
-    /// visited channel by channel, which keeps a channel's values in L2 from one pass to the next. Either way each
-    /// channel's sums run over the images in order, so the results are the same.
+    /// The plan's tuning; its <see cref="EngineTuning.BatchNormImageMajorBelow"/> sets the visiting order. Planes smaller
+    /// than that many values are visited image by image (all of a part's channels of image 0, then of image 1, ...), so
+    /// that each pass streams memory in order: a channel's 8x8 planes lie 16 KB apart, too short a run for the
+    /// prefetcher, and such passes measured 2–4x slower per byte than over 32x32 planes. Larger planes are visited
+    /// channel by channel, which keeps a channel's values in L2 from one pass to the next. Either way each channel's sums
+    /// run over the images in order, so the results are the same.
     /// </summary>
-    internal static int ImageMajorBelow = 1024;
+    internal EngineTuning Tuning { get; set; } = EngineTuning.Default;
 
     /// <summary>The q-th plane (image i, channel c) of a part's channels [begin, begin + channels) in visiting order.</summary>
     private static (int I, int C) PlaneAt(int q, int images, int begin, int channels, bool imageMajor) =>
@@ -107,7 +108,7 @@ public sealed class BatchNorm2d : Layer
         var y = _output!;
         var r = _residual;
         int plane = x.H * x.W, n = x.N, channels = end - begin, planes = n * channels;
-        bool imageMajor = plane < ImageMajorBelow;
+        bool imageMajor = plane < Tuning.BatchNormImageMajorBelow;
         long count = (long)n * plane;
         var gamma = Weight.Value.Data;
         var beta = Bias.Value.Data;
@@ -220,7 +221,7 @@ public sealed class BatchNorm2d : Layer
         var masked = _keepMasked ? _maskedGrad : null;
         var dx = _dx!;
         int plane = x.H * x.W, n = x.N, channels = end - begin, planes = n * channels;
-        bool imageMajor = plane < ImageMajorBelow;
+        bool imageMajor = plane < Tuning.BatchNormImageMajorBelow;
         long count = (long)n * plane;
         var gamma = Weight.Value.Data;
         var (sumDy, sumDyXc) = (_sums, _dots);

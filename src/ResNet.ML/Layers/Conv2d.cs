@@ -24,7 +24,29 @@ public sealed class Conv2d : Layer
     public Parameter? Bias { get; }
 
     /// <summary>Whether the direct (im2col-free) kernels may be used; tests turn it off to check the im2col path.</summary>
-    internal bool AllowDirect { get; set; } = true;
+    internal bool AllowDirect
+    {
+        get => _allowDirect;
+        set { _allowDirect = value; _algorithms = null; }
+    }
+
+    private bool _allowDirect = true;
+    private ConvAlgorithms? _algorithms;
+
+    /// <summary>
+    /// The kernels this convolution runs for an input of <paramref name="height"/> x <paramref name="width"/> under
+    /// <paramref name="tuning"/>, chosen once (a <see cref="TrainingPlan"/> does it when it is compiled) and kept until
+    /// the shape or the tuning changes.
+    /// </summary>
+    internal ConvAlgorithms Configure(int height, int width, EngineTuning tuning)
+    {
+        if (_algorithms is { } a && a.InputHeight == height && a.InputWidth == width && a.Tuning == tuning) return a;
+        var (_, oh, ow) = OutputShape(InChannels, height, width);
+        return _algorithms = ConvAlgorithms.Choose(this, height, width, oh, ow, tuning, _allowDirect);
+    }
+
+    /// <summary>The kernels chosen for the last input shape (null before the first <see cref="Configure"/> or forward).</summary>
+    internal ConvAlgorithms? Algorithms => _algorithms;
 
     public override IEnumerable<Parameter> Parameters => Bias is null ? [Weight] : [Weight, Bias];
 
@@ -51,13 +73,14 @@ public sealed class Conv2d : Layer
     private int ColumnRows => InChannels * KernelSize * KernelSize;
 
     /// <summary>With stride 1, the input gradient is itself a convolution of the output gradient (transposed, flipped kernel).</summary>
-    private bool BackwardAsConvolution => Stride == 1 && Padding <= KernelSize - 1;
+    internal bool BackwardAsConvolution => Stride == 1 && Padding <= KernelSize - 1;
 
     public override Tensor Forward(Tensor input, bool training)
     {
         var (oc, oh, ow) = OutputShape(input.C, input.H, input.W);
         var output = Tensor.Reuse(ref _output, input.N, oc, oh, ow);
         _input = input;
+        if (_algorithms is not { } a || a.InputHeight != input.H || a.InputWidth != input.W) Configure(input.H, input.W, _algorithms?.Tuning ?? EngineTuning.Default);
         int k = ColumnRows;
         if (_packedWeight.Length != Gemm.PackedALength(OutChannels, k)) _packedWeight = new float[Gemm.PackedALength(OutChannels, k)];
         Gemm.PackWholeA(false, Weight.Value.Data, k, OutChannels, k, _packedWeight);
@@ -70,11 +93,12 @@ public sealed class Conv2d : Layer
     {
         var x = _input!;
         var y = _output!;
+        var algorithms = _algorithms!;
         fixed (float* px = x.Data, py = y.Data, pw = _packedWeight)
             for (int n = begin; n < end; n++)
             {
                 float* yn = py + (long)n * y.SampleSize;
-                Convolve(AllowDirect, px + (long)n * x.SampleSize, InChannels, x.H, x.W, pw, OutChannels, KernelSize, Stride, Padding, y.H, y.W, yn);
+                Convolve(algorithms.Forward, algorithms.ForwardCopy, px + (long)n * x.SampleSize, InChannels, x.H, x.W, pw, OutChannels, KernelSize, Stride, Padding, y.H, y.W, yn);
                 if (Bias is not null)
                     for (int o = 0; o < OutChannels; o++)
                     {
@@ -89,11 +113,11 @@ public sealed class Conv2d : Layer
     /// matrix is never materialized, im2col writes straight into GEMM panels a block of pixels at a time.
     /// </summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void Convolve(bool allowDirect, float* image, int cin, int h, int w, float* packedWeight, int m, int kernel, int stride, int padding, int oh, int ow, float* output)
+    private static unsafe void Convolve(ConvKernel kernelChoice, ConvCopy copy, float* image, int cin, int h, int w, float* packedWeight, int m, int kernel, int stride, int padding, int oh, int ow, float* output)
     {
-        if (allowDirect && DirectConv.Supports(cin, kernel, stride, oh, ow))
+        if (kernelChoice == ConvKernel.Direct)
         {
-            DirectConv.Convolve(image, cin, h, w, packedWeight, m, kernel, stride, padding, oh, ow, output);
+            DirectConv.Convolve(copy, image, cin, h, w, packedWeight, m, kernel, stride, padding, oh, ow, output);
             return;
         }
         int k = cin * kernel * kernel, pixels = oh * ow, nr = Gemm.PanelWidth;
@@ -154,7 +178,7 @@ public sealed class Conv2d : Layer
             _weightGradParts[p] = Engine.PartScratch(0, p, OutChannels * ColumnRows);
             _biasGradParts[p] = Engine.PartScratch(1, p, OutChannels);
         }
-        if (BackwardAsConvolution && inputGradient)
+        if (_algorithms!.InputGradient == InputGradientKernel.TransposedConvolution && inputGradient)
         {
             // W'[c, o, ky, kx] = W[o, c, k-1-ky, k-1-kx], packed as the weights of a Cout -> Cin convolution.
             int kk = KernelSize * KernelSize, rows = OutChannels * kk;
@@ -188,19 +212,15 @@ public sealed class Conv2d : Layer
         var dy = _gradOutput!;
         var dx = _gradInput!;
         int k = ColumnRows, pixels = dy.H * dy.W;
-        bool pointwise = KernelSize == 1 && Stride == 1 && Padding == 0;
-        // Weight gradient: im2col-free where the direct kernels serve (AVX-512), else dY·colᵀ on an im2col matrix. With
-        // 32+ output channels, the outer-product form, also beyond the taps the direct forward takes (256 and 512
-        // channels): it streams dYᵀ and the image, not the weights (bench --ab with AB_IMAGENET=1: 11–19 % faster than
-        // im2col + GEMM on ResNet-18's 14x14 and 7x7 layers). 1x1 convolutions keep their plain GEMM there.
-        bool directWeight = AllowDirect && DirectConv.Supports(InChannels, KernelSize, Stride, dy.H, dy.W);
-        bool outer = OutChannels >= 32 && (directWeight || (AllowDirect && !pointwise && System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated));
-        bool inner = directWeight && !outer;   // the inner-product direct kernel (fewer than 32 output channels)
-        int group = inner ? DirectConv.WeightGradientGroup(InChannels, x.H, x.W, KernelSize, Stride, Padding, dy.H, dy.W) : 1;
+        var algorithms = _algorithms!;
+        bool outer = algorithms.WeightGradient == WeightGradientKernel.DirectOuter;
+        bool inner = algorithms.WeightGradient == WeightGradientKernel.DirectInner;
+        int group = algorithms.WeightGradientGroup;
+        var copy = algorithms.WeightGradientCopy;
         float[]? gradT = outer ? Engine.Scratch(10, DirectConv.OuterGradientLength(OutChannels, k)) : null;
         if (gradT is not null) Array.Clear(gradT, 0, DirectConv.OuterGradientLength(OutChannels, k));
-        float[]? columns = pointwise || directWeight || outer ? null : Engine.Scratch(0, k * pixels);
-        float[]? gradColumns = BackwardAsConvolution || !_inputGradient ? null : Engine.Scratch(1, k * pixels);
+        float[]? columns = algorithms.WeightGradient == WeightGradientKernel.Im2ColGemm ? Engine.Scratch(0, k * pixels) : null;
+        float[]? gradColumns = algorithms.InputGradient == InputGradientKernel.GemmCol2Im && _inputGradient ? Engine.Scratch(1, k * pixels) : null;
         var weightGrad = _weightGradParts[part]!;
         if (inner) Array.Clear(weightGrad, 0, OutChannels * k);   // the inner kernel accumulates into it; the outer one's result is transposed over it
         var biasGrad = _biasGradParts[part]!;
@@ -212,12 +232,12 @@ public sealed class Conv2d : Layer
                 float* xn = px + (long)n * x.SampleSize, dyn = pdy + (long)n * dy.SampleSize, dxn = pdx + (long)n * dx.SampleSize;
                 var dySpan = new ReadOnlySpan<float>(dyn, dy.SampleSize);
                 if (outer)
-                    DirectConv.AccumulateWeightGradientOuter(xn, InChannels, x.H, x.W, dyn, OutChannels, KernelSize, Stride, Padding, dy.H, dy.W, pgt);
+                    DirectConv.AccumulateWeightGradientOuter(copy, xn, InChannels, x.H, x.W, dyn, OutChannels, KernelSize, Stride, Padding, dy.H, dy.W, pgt);
                 else if (inner)
                 {
                     // A group of images at a time, starting at the group's first image.
                     if ((n - begin) % group == 0)
-                        DirectConv.AccumulateWeightGradient(xn, Math.Min(group, end - n), x.SampleSize, InChannels, x.H, x.W,
+                        DirectConv.AccumulateWeightGradient(copy, xn, Math.Min(group, end - n), x.SampleSize, InChannels, x.H, x.W,
                             dyn, dy.SampleSize, OutChannels, KernelSize, Stride, Padding, dy.H, dy.W, pwg);
                 }
                 else
@@ -239,7 +259,7 @@ public sealed class Conv2d : Layer
                     }
                 if (!_inputGradient) continue;
                 if (gradColumns is null)
-                    Convolve(AllowDirect, dyn, OutChannels, dy.H, dy.W, pflip, InChannels, KernelSize, 1, KernelSize - 1 - Padding, x.H, x.W, dxn);
+                    Convolve(algorithms.InputGradientConvolution, algorithms.InputGradientCopy, dyn, OutChannels, dy.H, dy.W, pflip, InChannels, KernelSize, 1, KernelSize - 1 - Padding, x.H, x.W, dxn);
                 else
                 {
                     // dcol = Wᵀ · dY_n, folded back onto the image

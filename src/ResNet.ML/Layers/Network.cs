@@ -35,67 +35,46 @@ public sealed class Network
             throw new ShapeException($"{Architecture} ends in [{shape.C}, {shape.H}, {shape.W}] for a [{channels}, {height}, {width}] input, not in [{NumClasses}, 1, 1] logits.");
     }
 
+    /// <summary>
+    /// Compiles how the engine runs this network on [<paramref name="channels"/>, <paramref name="height"/>,
+    /// <paramref name="width"/>] images: the kernel sequence, each convolution's kernels and the engine's tuning, chosen
+    /// once. <see cref="Forward"/> then uses it for inputs of that shape.
+    /// </summary>
+    public TrainingPlan Compile(int channels, int height, int width, EngineTuning? tuning = null)
+    {
+        var plan = new TrainingPlan(this, channels, height, width, tuning ?? EngineTuning.Default);
+        _plans[(channels, height, width)] = plan;
+        _lastCompiled = plan;
+        return plan;
+    }
+
+    private readonly Dictionary<(int C, int H, int W), TrainingPlan> _plans = [];
+    private TrainingPlan? _lastCompiled;
+
+    /// <summary>The plan whose choices are on the layers now (the last one compiled or run).</summary>
+    internal TrainingPlan? ActivePlan { get; set; }
+
+    /// <summary>The plan for [C, H, W] inputs: the last one compiled for that shape, else a new one with the last compiled plan's tuning.</summary>
+    public TrainingPlan PlanFor(int channels, int height, int width) =>
+        _plans.TryGetValue((channels, height, width), out var plan) ? plan : Compile(channels, height, width, _lastCompiled?.Tuning);
+
+    /// <summary>Runs the plan for the input's shape (compiling one the first time a shape is seen).</summary>
     public Tensor Forward(Tensor input, bool training)
     {
-        ValidateInput(input.C, input.H, input.W);
-        TensorChecks.ThrowIfNotFinite(input, "the network's input");
-        var x = input;
-        if (_fused.Length != Layers.Count) _fused = new bool[Layers.Count];
-        for (int i = 0; i < Layers.Count; i++)
-        {
-            // A batch norm followed by a ReLU (the stem) runs as one pass, as inside the blocks: the ReLU's input is
-            // neither written nor read back.
-            if (Layers[i] is BatchNorm2d bn && i + 1 < Layers.Count && Layers[i + 1] is ReLU relu)
-            {
-                x = relu.AdoptFusedOutput(bn.ForwardFused(x, training, residual: null, relu: true));
-                _fused[i + 1] = true;
-                i++;
-                continue;
-            }
-            x = Layers[i].Forward(x, training);
-            if (i + 1 < Layers.Count) _fused[i + 1] = false;
-        }
-        return x;
+        ArgumentNullException.ThrowIfNull(input);
+        return PlanFor(input.C, input.H, input.W).Forward(input, training);
     }
 
-    private bool[] _fused = [];   // _fused[i]: layer i is a ReLU that last ran fused into the batch norm before it
-
-    /// <summary>Layer i's backward, or for a ReLU fused into the batch norm before it, the pair's: returns the index reached.</summary>
-    private int BackwardStep(int i, ref Tensor g)
-    {
-        if (i > 0 && i < _fused.Length && _fused[i] && Layers[i - 1] is BatchNorm2d bn)
-        {
-            g = bn.BackwardFused(g, overwriteGradOutput: false, keepMasked: false);
-            return i - 1;
-        }
-        g = Layers[i].Backward(g);
-        return i;
-    }
+    private TrainingPlan LastRun => ActivePlan ?? throw new InvalidOperationException($"{Architecture}: Backward was called before Forward.");
 
     /// <summary>Back-propagates the gradient of the loss with respect to the logits; returns the gradient with respect to the input.</summary>
-    public Tensor Backward(Tensor gradLogits)
-    {
-        var g = gradLogits;
-        for (int i = Layers.Count - 1; i >= 0; i--) i = BackwardStep(i, ref g);
-        return g;
-    }
+    public Tensor Backward(Tensor gradLogits) => LastRun.Backward(gradLogits);
 
     /// <summary>
     /// Back-propagates into the parameter gradients only: what training needs. The stem convolution's input gradient
     /// (a full convolution back onto the image) is not computed.
     /// </summary>
-    public void BackwardParameters(Tensor gradLogits)
-    {
-        var g = gradLogits;
-        int i = Layers.Count - 1;
-        // Layers before the first one with a trainable parameter (a frozen backbone) need no gradient at all.
-        int first = 0;
-        while (first < Layers.Count && !Layers[first].Parameters.Any(p => p.Trainable)) first++;
-        while (i > 0 && i >= first) i = BackwardStep(i, ref g) - 1;
-        if (i < first) return;
-        if (Layers[0] is Conv2d stem) stem.BackwardParametersOnly(g);
-        else Layers[0].Backward(g);
-    }
+    public void BackwardParameters(Tensor gradLogits) => LastRun.BackwardParameters(gradLogits);
 
     public IEnumerable<Parameter> Parameters => Layers.SelectMany(l => l.Parameters);
 

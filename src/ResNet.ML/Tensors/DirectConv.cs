@@ -22,8 +22,20 @@ internal static unsafe partial class DirectConv
     /// </summary>
     private const int MaxShiftedTaps = 128 * 9;
 
-    public static bool Supports(int cin, int kernel, int stride, int outH, int outW) =>
-        Vector512.IsHardwareAccelerated && (PhaseSplit(kernel, stride, outH, outW) || cin * kernel * kernel <= MaxShiftedTaps);
+    /// <summary>Whether the direct kernels serve a convolution whose padded copy is <paramref name="copy"/> (see <see cref="ChooseCopy"/>).</summary>
+    public static bool Supports(int cin, int kernel, ConvCopy copy) =>
+        Vector512.IsHardwareAccelerated && (copy == ConvCopy.PhaseSplit || cin * kernel * kernel <= MaxShiftedTaps);
+
+    /// <summary>
+    /// Which padded copy of the image the direct kernels take for this geometry: the phase-split copy where its pieces
+    /// tile, else the virtual-pitch copy (stride 1), else the shifted copies. <paramref name="forceShifted"/> is the
+    /// benchmarks' A/B knob (<see cref="EngineTuning.ForceShiftedConvolution"/>).
+    /// </summary>
+    public static ConvCopy ChooseCopy(int kernel, int stride, int outH, int outW, bool forceShifted = false) =>
+        forceShifted ? ConvCopy.Shifted
+        : PhaseSplit(kernel, stride, outH, outW) ? ConvCopy.PhaseSplit
+        : Virtual(kernel, stride, outH, outW) ? ConvCopy.Virtual
+        : ConvCopy.Shifted;
 
     /// <summary>
     /// Whether the single phase-split copy serves: every 16-pixel piece is one row run or two 8-wide ones. For stride 1
@@ -31,7 +43,7 @@ internal static unsafe partial class DirectConv
     /// more pieces: 8x8 outputs, where it measured 3–6 % faster than the shifted copies (bench --layouts).
     /// </summary>
     private static bool PhaseSplit(int kernel, int stride, int oh, int ow) =>
-        !ForceShifted && ow % 8 == 0 && oh * ow % 16 == 0 && (stride > 1 || ow % 16 == 0 || !Virtual(kernel, stride, oh, ow));
+        ow % 8 == 0 && oh * ow % 16 == 0 && (stride > 1 || ow % 16 == 0 || !Virtual(kernel, stride, oh, ow));
 
     /// <summary>
     /// Whether the virtual-pitch copy (stride 1) serves: it keeps a tap row's kernel columns in shared cache lines, which
@@ -40,12 +52,10 @@ internal static unsafe partial class DirectConv
     /// </summary>
     private static bool Virtual(int kernel, int stride, int oh, int ow)
     {
-        if (stride != 1 || ForceShifted) return false;
+        if (stride != 1) return false;
         int pitch = ow + kernel - 1, virtualPieces = ((oh - 1) * pitch + ow + 15) / 16, pieces = (oh * ow + 15) / 16;
         return virtualPieces * 8 <= pieces * 9;
     }
-
-    internal static bool ForceShifted;   // bench --layouts A/B only
 
     [ThreadStatic] private static int[]? t_offsets;
     [ThreadStatic] private static int[]? t_bases;
@@ -66,19 +76,19 @@ internal static unsafe partial class DirectConv
     /// Fills the thread's scratch slot 7 with the padded image (layout [c][phase][row][column/stride]) and the offset
     /// tables: tap t at offsets[t]; piece q's low and high 8 pixels at bases[2q], bases[2q+1].
     /// </summary>
-    private static Layout Prepare(float* image, int cin, int h, int w, int kernel, int stride, int padding, int oh, int ow,
+    private static Layout Prepare(ConvCopy copy, float* image, int cin, int h, int w, int kernel, int stride, int padding, int oh, int ow,
         out float[] padded, out int[] offsets, out int[] bases) =>
-        Prepare(image, 1, 0, cin, h, w, kernel, stride, padding, oh, ow, out padded, out offsets, out bases);
+        Prepare(copy, image, 1, 0, cin, h, w, kernel, stride, padding, oh, ow, out padded, out offsets, out bases);
 
     /// <summary>As above for <paramref name="images"/> images <paramref name="imageStride"/> floats apart, padded
     /// copies <see cref="Layout.ImageStride"/> apart.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static Layout Prepare(float* first, int images, long imageStride, int cin, int h, int w, int kernel, int stride, int padding, int oh, int ow,
+    private static Layout Prepare(ConvCopy copy, float* first, int images, long imageStride, int cin, int h, int w, int kernel, int stride, int padding, int oh, int ow,
         out float[] padded, out int[] offsets, out int[] bases)
     {
-        if (!PhaseSplit(kernel, stride, oh, ow) && Virtual(kernel, stride, oh, ow))
+        if (copy == ConvCopy.Virtual)
             return PrepareVirtual(first, images, imageStride, cin, h, w, kernel, padding, oh, ow, out padded, out offsets, out bases);
-        if (!PhaseSplit(kernel, stride, oh, ow))
+        if (copy == ConvCopy.Shifted)
             return PrepareShifted(first, images, imageStride, cin, h, w, kernel, stride, padding, oh, ow, out padded, out offsets, out bases);
         int hp = h + 2 * padding, wp = w + 2 * padding, wq = (wp + stride - 1) / stride;
         int phasePlane = hp * wq, plane = stride * phasePlane;
@@ -232,9 +242,9 @@ internal static unsafe partial class DirectConv
     /// (m rows, cin·k·k columns).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Convolve(float* image, int cin, int h, int w, float* packedWeight, int m, int kernel, int stride, int padding, int oh, int ow, float* output)
+    public static void Convolve(ConvCopy copy, float* image, int cin, int h, int w, float* packedWeight, int m, int kernel, int stride, int padding, int oh, int ow, float* output)
     {
-        var layout = Prepare(image, cin, h, w, kernel, stride, padding, oh, ow, out var padded, out var offsets, out var bases);
+        var layout = Prepare(copy, image, cin, h, w, kernel, stride, padding, oh, ow, out var padded, out var offsets, out var bases);
         if (layout.Pitch > 0)
         {
             // Whole pieces into a virtual [m][pieces·16] output, then the real columns of each row copied out.
@@ -336,27 +346,24 @@ internal static unsafe partial class DirectConv
     }
 
     /// <summary>
-    /// How many images <see cref="AccumulateWeightGradient"/> should take at once: about <see cref="GroupPixels"/>
+    /// How many images <see cref="AccumulateWeightGradient"/> should take at once: about groupPixels
     /// output pixels (each register tile's sum over them is reduced and added once), but no more than keeps the group's
-    /// padded copy within about <see cref="GroupBytes"/>, so that the tiles stream it from L1/L2 rather than L3.
+    /// padded copy within about groupBytes, so that the tiles stream it from L1/L2 rather than L3.
     /// </summary>
-    public static int WeightGradientGroup(int cin, int h, int w, int kernel, int stride, int padding, int outH, int outW)
+    public static int WeightGradientGroup(ConvCopy copy, int cin, int h, int w, int kernel, int stride, int padding, int outH, int outW,
+        long groupBytes, int groupPixels)
     {
         int pixels = outH * outW;
         long paddedFloats;
-        if (PhaseSplit(kernel, stride, outH, outW) || Virtual(kernel, stride, outH, outW))
+        if (copy != ConvCopy.Shifted)
         {
             int hp = h + 2 * padding, wq = (w + 2 * padding + stride - 1) / stride;
             paddedFloats = (long)cin * stride * hp * wq;
         }
         else paddedFloats = (long)cin * kernel * stride * (outH + (kernel - 1) / stride) * outW;
-        long byBytes = GroupBytes / (4 * paddedFloats);
-        return (int)Math.Max(1, Math.Min(GroupPixels / pixels, byBytes));
+        long byBytes = groupBytes / (4 * paddedFloats);
+        return (int)Math.Max(1, Math.Min(groupPixels / pixels, byBytes));
     }
-
-    // Settable for the kernel benchmark's A/B runs (bench --groups).
-    internal static long GroupBytes = 256 * 1024;
-    internal static int GroupPixels = 2048;
 
     /// <summary>
     /// grad[o, t] += Σ over <paramref name="images"/> images and their 16-pixel pieces of dY[o, piece] ·
@@ -364,10 +371,10 @@ internal static unsafe partial class DirectConv
     /// images and reduces them in registers (<see cref="Sum16"/>) before one add to grad.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void AccumulateWeightGradient(float* image, int images, long imageStride, int cin, int h, int w,
+    public static void AccumulateWeightGradient(ConvCopy copy, float* image, int images, long imageStride, int cin, int h, int w,
         float* gradOutput, long gradStride, int m, int kernel, int stride, int padding, int oh, int ow, float* grad)
     {
-        var layout = Prepare(image, images, imageStride, cin, h, w, kernel, stride, padding, oh, ow, out var padded, out var offsets, out var bases);
+        var layout = Prepare(copy, image, images, imageStride, cin, h, w, kernel, stride, padding, oh, ow, out var padded, out var offsets, out var bases);
         int k = layout.Taps, pixels = oh * ow, pieces = layout.Pieces;
         // dY is copied to a 64-byte-aligned scratch buffer: the tiles load it 16 floats at a time, and loads split across
         // cache lines (a tensor's rows start anywhere) measured 8–11 % slower (bench --ab, 16->16 32x32). Where the pixels
@@ -375,9 +382,9 @@ internal static unsafe partial class DirectConv
         // lanes then add 0) and, for virtual pixels, its rows spread to the padded pitch with zeros at the dropped columns.
         bool spread = layout.Pitch > 0 || layout.Tail < 16;
         int pitch = spread ? pieces * 16 : pixels, rowPitch = layout.Pitch > 0 ? layout.Pitch : ow;
-        float[] copy = Engine.Scratch(8, images * m * pitch + 16);
+        float[] gradCopy = Engine.Scratch(8, images * m * pitch + 16);
         var g = new Group(images, layout.ImageStride, (long)m * pitch, pieces, layout.Contiguous);
-        fixed (float* pp = padded, pcopy = copy)
+        fixed (float* pp = padded, pcopy = gradCopy)
         fixed (int* offs = offsets, bs = bases)
         {
             float* dyCopy = (float*)(((nint)pcopy + 63) & ~(nint)63);
@@ -504,10 +511,10 @@ internal static unsafe partial class DirectConv
     /// reduction), loaded and stored once per tile per image, while the image's padded copy and dYᵀ stay in L1/L2.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void AccumulateWeightGradientOuter(float* image, int cin, int h, int w, float* gradOutput, int m,
+    public static void AccumulateWeightGradientOuter(ConvCopy copy, float* image, int cin, int h, int w, float* gradOutput, int m,
         int kernel, int stride, int padding, int oh, int ow, float* gradT)
     {
-        var layout = Prepare(image, cin, h, w, kernel, stride, padding, oh, ow, out var padded, out var offsets, out _);
+        var layout = Prepare(copy, image, cin, h, w, kernel, stride, padding, oh, ow, out var padded, out var offsets, out _);
         int k = layout.Taps, pixels = oh * ow, mPad = Gemm.RoundUp(m, 16);
         for (int t = k; t < Gemm.RoundUp(k, OuterTaps); t++) offsets[t] = 0;   // padded taps: rows of gradT nobody reads
         float[] transposed = Engine.Scratch(8, pixels * mPad);

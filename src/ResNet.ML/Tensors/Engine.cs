@@ -48,13 +48,13 @@ public static class Engine
 
     internal static void ParallelFor(int count, int maxParts, Action<int, int, int> body)
     {
-        if (Profile is { } profile)
+        if (t_profile is { } profile)
         {
             // Bench --profile: attribute each parallel region's wall time to the method it runs.
             long start = System.Diagnostics.Stopwatch.GetTimestamp();
-            Profile = null;
+            t_profile = null;
             try { ParallelFor(count, maxParts, body); }
-            finally { Profile = profile; }
+            finally { t_profile = profile; }
             profile(body, System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMilliseconds);
             return;
         }
@@ -80,8 +80,26 @@ public static class Engine
         return ((int)b, (int)e);
     }
 
-    /// <summary>Bench only: when set, receives every parallel region's body and wall time (ms).</summary>
-    internal static Action<Delegate, double>? Profile;
+    [ThreadStatic] private static Action<Delegate, double>? t_profile;
+
+    /// <summary>
+    /// Bench only: until the returned scope is disposed, <paramref name="onRegion"/> receives the body and wall time (ms)
+    /// of every parallel region this thread starts. Like <see cref="UseThreads"/>, it belongs to the calling thread.
+    /// </summary>
+    internal static ProfileScope ProfileRegions(Action<Delegate, double> onRegion)
+    {
+        var scope = new ProfileScope(t_profile);
+        t_profile = onRegion;
+        return scope;
+    }
+
+    /// <summary>Restores the region callback that was in force before <see cref="ProfileRegions"/>.</summary>
+    internal readonly struct ProfileScope : IDisposable
+    {
+        private readonly Action<Delegate, double>? _previous;
+        internal ProfileScope(Action<Delegate, double>? previous) => _previous = previous;
+        public void Dispose() => t_profile = _previous;
+    }
 
     [ThreadStatic] private static float[]?[]? t_scratch;
 

@@ -1,0 +1,73 @@
+using ResNet.ML.Tensors;
+
+namespace ResNet.ML.Layers;
+
+/// <summary>How a convolution's output is computed (forward, or the input gradient taken as a convolution).</summary>
+public enum ConvKernel
+{
+    /// <summary>The direct AVX-512 kernels over a padded copy of the image (<see cref="ConvCopy"/>).</summary>
+    Direct,
+    /// <summary>im2col panels packed straight into the blocked GEMM (the column matrix is never materialized).</summary>
+    Im2ColGemm,
+}
+
+/// <summary>How a convolution's weight gradient is accumulated.</summary>
+public enum WeightGradientKernel
+{
+    /// <summary>Outer products, 16 output channels a vector (32+ output channels): streams dYᵀ and the image, not the weights.</summary>
+    DirectOuter,
+    /// <summary>Inner products over groups of images (fewer than 32 output channels, where the direct kernels serve).</summary>
+    DirectInner,
+    /// <summary>dY·colᵀ on a 1x1, stride-1 convolution's input as it is (no column matrix).</summary>
+    PointwiseGemm,
+    /// <summary>dY·colᵀ on an im2col column matrix.</summary>
+    Im2ColGemm,
+}
+
+/// <summary>How a convolution's input gradient is computed.</summary>
+public enum InputGradientKernel
+{
+    /// <summary>Stride 1: a convolution of the output gradient with the transposed, flipped kernel.</summary>
+    TransposedConvolution,
+    /// <summary>Wᵀ·dY into columns, folded back onto the image (col2im).</summary>
+    GemmCol2Im,
+}
+
+/// <summary>
+/// The kernels one convolution runs for one input shape, chosen once from its geometry and the plan's
+/// <see cref="EngineTuning"/> (not per call): what a <see cref="TrainingPlan"/> lists per convolution.
+/// </summary>
+public sealed record ConvAlgorithms(
+    int InputHeight, int InputWidth, EngineTuning Tuning,
+    ConvKernel Forward, ConvCopy ForwardCopy,
+    WeightGradientKernel WeightGradient, ConvCopy WeightGradientCopy, int WeightGradientGroup,
+    InputGradientKernel InputGradient, ConvKernel InputGradientConvolution, ConvCopy InputGradientCopy)
+{
+    internal static ConvAlgorithms Choose(Conv2d conv, int h, int w, int oh, int ow, EngineTuning tuning, bool allowDirect)
+    {
+        int k = conv.KernelSize, s = conv.Stride, p = conv.Padding;
+        bool avx512 = System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated;
+        var forwardCopy = DirectConv.ChooseCopy(k, s, oh, ow, tuning.ForceShiftedConvolution);
+        bool direct = allowDirect && DirectConv.Supports(conv.InChannels, k, forwardCopy);
+        bool pointwise = k == 1 && s == 1 && p == 0;
+        // Weight gradient: im2col-free where the direct kernels serve (AVX-512), else dY·colᵀ on an im2col matrix. With
+        // 32+ output channels, the outer-product form, also beyond the taps the direct forward takes (256 and 512
+        // channels): it streams dYᵀ and the image, not the weights (bench --ab with AB_IMAGENET=1: 11–19 % faster than
+        // im2col + GEMM on ResNet-18's 14x14 and 7x7 layers). 1x1 convolutions keep their plain GEMM there.
+        bool outer = conv.OutChannels >= 32 && (direct || (allowDirect && !pointwise && avx512));
+        var weightGradient = outer ? WeightGradientKernel.DirectOuter
+            : direct ? WeightGradientKernel.DirectInner
+            : pointwise ? WeightGradientKernel.PointwiseGemm
+            : WeightGradientKernel.Im2ColGemm;
+        int group = weightGradient == WeightGradientKernel.DirectInner
+            ? DirectConv.WeightGradientGroup(forwardCopy, conv.InChannels, h, w, k, s, p, oh, ow, tuning.WeightGradientGroupBytes, tuning.WeightGradientGroupPixels)
+            : 1;
+        // The input gradient as a convolution: Cout -> Cin channels, stride 1, padding k-1-p, onto the input's h x w.
+        var inputCopy = DirectConv.ChooseCopy(k, 1, h, w, tuning.ForceShiftedConvolution);
+        var inputConvolution = allowDirect && DirectConv.Supports(conv.OutChannels, k, inputCopy) ? ConvKernel.Direct : ConvKernel.Im2ColGemm;
+        return new(h, w, tuning,
+            direct ? ConvKernel.Direct : ConvKernel.Im2ColGemm, forwardCopy,
+            weightGradient, forwardCopy, group,
+            conv.BackwardAsConvolution ? InputGradientKernel.TransposedConvolution : InputGradientKernel.GemmCol2Im, inputConvolution, inputCopy);
+    }
+}
