@@ -240,34 +240,41 @@ internal static unsafe class Gemm
         Vector512.Store(v1, c + 16);
     }
 
+    /// <summary>
+    /// The Mr×16 tile as two passes of 4 rows: AVX2 has 16 vector registers, and an 8×16 tile's 16 accumulators plus the
+    /// two B vectors and a broadcast need 19, so some would live on the stack. 4×16 needs 11; each pass reads the B
+    /// panel again, from L1 (bench/BENCHMARKS.md, "AVX2").
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Kernel256(int kc, float* a, float* b, float* c, int ldc, bool add)
     {
+        Kernel256Rows4(kc, a, b, c, ldc, add);
+        Kernel256Rows4(kc, a + 4, b, c + 4L * ldc, ldc, add);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel256Rows4(int kc, float* a, float* b, float* c, int ldc, bool add)
+    {
         Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default;
-        Vector256<float> c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default, c70 = default, c71 = default;
         for (int p = 0; p < kc; p++)
         {
             var b0 = Vector256.Load(b);
             var b1 = Vector256.Load(b + 8);
-            c00 = Vector256.FusedMultiplyAdd(Vector256.Create(a[0]), b0, c00); c01 = Vector256.FusedMultiplyAdd(Vector256.Create(a[0]), b1, c01);
-            c10 = Vector256.FusedMultiplyAdd(Vector256.Create(a[1]), b0, c10); c11 = Vector256.FusedMultiplyAdd(Vector256.Create(a[1]), b1, c11);
-            c20 = Vector256.FusedMultiplyAdd(Vector256.Create(a[2]), b0, c20); c21 = Vector256.FusedMultiplyAdd(Vector256.Create(a[2]), b1, c21);
-            c30 = Vector256.FusedMultiplyAdd(Vector256.Create(a[3]), b0, c30); c31 = Vector256.FusedMultiplyAdd(Vector256.Create(a[3]), b1, c31);
-            c40 = Vector256.FusedMultiplyAdd(Vector256.Create(a[4]), b0, c40); c41 = Vector256.FusedMultiplyAdd(Vector256.Create(a[4]), b1, c41);
-            c50 = Vector256.FusedMultiplyAdd(Vector256.Create(a[5]), b0, c50); c51 = Vector256.FusedMultiplyAdd(Vector256.Create(a[5]), b1, c51);
-            c60 = Vector256.FusedMultiplyAdd(Vector256.Create(a[6]), b0, c60); c61 = Vector256.FusedMultiplyAdd(Vector256.Create(a[6]), b1, c61);
-            c70 = Vector256.FusedMultiplyAdd(Vector256.Create(a[7]), b0, c70); c71 = Vector256.FusedMultiplyAdd(Vector256.Create(a[7]), b1, c71);
+            var a0 = Vector256.Create(a[0]);
+            c00 = Vector256.FusedMultiplyAdd(a0, b0, c00); c01 = Vector256.FusedMultiplyAdd(a0, b1, c01);
+            var a1 = Vector256.Create(a[1]);
+            c10 = Vector256.FusedMultiplyAdd(a1, b0, c10); c11 = Vector256.FusedMultiplyAdd(a1, b1, c11);
+            var a2 = Vector256.Create(a[2]);
+            c20 = Vector256.FusedMultiplyAdd(a2, b0, c20); c21 = Vector256.FusedMultiplyAdd(a2, b1, c21);
+            var a3 = Vector256.Create(a[3]);
+            c30 = Vector256.FusedMultiplyAdd(a3, b0, c30); c31 = Vector256.FusedMultiplyAdd(a3, b1, c31);
             a += Mr;
             b += 16;
         }
         Store256(c, c00, c01, add); c += ldc;
         Store256(c, c10, c11, add); c += ldc;
         Store256(c, c20, c21, add); c += ldc;
-        Store256(c, c30, c31, add); c += ldc;
-        Store256(c, c40, c41, add); c += ldc;
-        Store256(c, c50, c51, add); c += ldc;
-        Store256(c, c60, c61, add); c += ldc;
-        Store256(c, c70, c71, add);
+        Store256(c, c30, c31, add);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
