@@ -179,6 +179,17 @@ public sealed class BatchNorm2d : Layer
             }
             s = System.Runtime.Intrinsics.Vector512.Sum(acc);
         }
+        else if (System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated && values.Length >= 8)
+        {
+            var acc = System.Runtime.Intrinsics.Vector256<float>.Zero;
+            var m = System.Runtime.Intrinsics.Vector256.Create(mean);
+            for (; i <= values.Length - 8; i += 8)
+            {
+                var d = System.Runtime.Intrinsics.Vector256.Create(values.Slice(i, 8)) - m;
+                acc += d * d;
+            }
+            s = System.Runtime.Intrinsics.Vector256.Sum(acc);
+        }
         for (; i < values.Length; i++) { float d = values[i] - mean; s += d * d; }
         return s;
     }

@@ -115,6 +115,11 @@ public sealed class Conv2d : Layer
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private static unsafe void Convolve(ConvKernel kernelChoice, ConvCopy copy, float* image, int cin, int h, int w, float* packedWeight, int m, int kernel, int stride, int padding, int oh, int ow, float* output)
     {
+        if (kernelChoice == ConvKernel.DirectAvx2)
+        {
+            DirectConvAvx2.Convolve(image, cin, h, w, packedWeight, m, kernel, padding, oh, ow, output);
+            return;
+        }
         if (kernelChoice == ConvKernel.Direct)
         {
             DirectConv.Convolve(copy, image, cin, h, w, packedWeight, m, kernel, stride, padding, oh, ow, output);
@@ -233,6 +238,12 @@ public sealed class Conv2d : Layer
                 var dySpan = new ReadOnlySpan<float>(dyn, dy.SampleSize);
                 if (outer)
                     DirectConv.AccumulateWeightGradientOuter(copy, xn, InChannels, x.H, x.W, dyn, OutChannels, KernelSize, Stride, Padding, dy.H, dy.W, pgt);
+                else if (algorithms.WeightGradient == WeightGradientKernel.DirectAvx2)
+                {
+                    // Per image into this part's sum, which the first image overwrites.
+                    if (n == begin) Array.Clear(weightGrad, 0, OutChannels * k);
+                    DirectConvAvx2.AccumulateWeightGradient(xn, InChannels, x.H, x.W, dyn, OutChannels, KernelSize, Padding, dy.H, dy.W, pwg);
+                }
                 else if (inner)
                 {
                     // A group of images at a time, starting at the group's first image.

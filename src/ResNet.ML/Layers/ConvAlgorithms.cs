@@ -9,6 +9,8 @@ public enum ConvKernel
     Direct,
     /// <summary>im2col panels packed straight into the blocked GEMM (the column matrix is never materialized).</summary>
     Im2ColGemm,
+    /// <summary>Stride 1 on AVX2 without AVX-512: 8 channels x 8 pixels a register tile over a zero-padded copy (<see cref="DirectConvAvx2"/>).</summary>
+    DirectAvx2,
 }
 
 /// <summary>How a convolution's weight gradient is accumulated.</summary>
@@ -22,6 +24,8 @@ public enum WeightGradientKernel
     PointwiseGemm,
     /// <summary>dY·colᵀ on an im2col column matrix.</summary>
     Im2ColGemm,
+    /// <summary>Stride 1 on AVX2 without AVX-512: 3 output channels x 4 taps a register tile over the padded copy and dY, per image.</summary>
+    DirectAvx2,
 }
 
 /// <summary>How a convolution's input gradient is computed.</summary>
@@ -49,6 +53,8 @@ public sealed record ConvAlgorithms(
         bool avx512 = System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated;
         var forwardCopy = DirectConv.ChooseCopy(k, s, oh, ow, tuning.ForceShiftedConvolution);
         bool direct = allowDirect && DirectConv.Supports(conv.InChannels, k, forwardCopy);
+        // Without AVX-512, stride-1 convolutions still avoid im2col where AVX2 serves.
+        ConvKernel Fallback(int stride) => allowDirect && !avx512 && DirectConvAvx2.Supports(stride) ? ConvKernel.DirectAvx2 : ConvKernel.Im2ColGemm;
         bool pointwise = k == 1 && s == 1 && p == 0;
         // Weight gradient: im2col-free where the direct kernels serve (AVX-512), else dY·colᵀ on an im2col matrix. With
         // 32+ output channels, the outer-product form, also beyond the taps the direct forward takes (256 and 512
@@ -58,15 +64,16 @@ public sealed record ConvAlgorithms(
         var weightGradient = outer ? WeightGradientKernel.DirectOuter
             : direct ? WeightGradientKernel.DirectInner
             : pointwise ? WeightGradientKernel.PointwiseGemm
+            : Fallback(s) == ConvKernel.DirectAvx2 ? WeightGradientKernel.DirectAvx2
             : WeightGradientKernel.Im2ColGemm;
         int group = weightGradient == WeightGradientKernel.DirectInner
             ? DirectConv.WeightGradientGroup(forwardCopy, conv.InChannels, h, w, k, s, p, oh, ow, tuning.WeightGradientGroupBytes, tuning.WeightGradientGroupPixels)
             : 1;
         // The input gradient as a convolution: Cout -> Cin channels, stride 1, padding k-1-p, onto the input's h x w.
         var inputCopy = DirectConv.ChooseCopy(k, 1, h, w, tuning.ForceShiftedConvolution);
-        var inputConvolution = allowDirect && DirectConv.Supports(conv.OutChannels, k, inputCopy) ? ConvKernel.Direct : ConvKernel.Im2ColGemm;
+        var inputConvolution = allowDirect && DirectConv.Supports(conv.OutChannels, k, inputCopy) ? ConvKernel.Direct : Fallback(1);
         return new(h, w, tuning,
-            direct ? ConvKernel.Direct : ConvKernel.Im2ColGemm, forwardCopy,
+            direct ? ConvKernel.Direct : Fallback(s), forwardCopy,
             weightGradient, forwardCopy, group,
             conv.BackwardAsConvolution ? InputGradientKernel.TransposedConvolution : InputGradientKernel.GemmCol2Im, inputConvolution, inputCopy);
     }

@@ -34,6 +34,9 @@ internal static class Kernels
         if (Vector512.IsHardwareAccelerated)
             for (; i <= a.Length - 16; i += 16)
                 Vector512.Max(Vector512.Create(a.Slice(i, 16)) + Vector512.Create(b.Slice(i, 16)), Vector512<float>.Zero).CopyTo(y.Slice(i, 16));
+        else if (Vector256.IsHardwareAccelerated)
+            for (; i <= a.Length - 8; i += 8)
+                Vector256.Max(Vector256.Create(a.Slice(i, 8)) + Vector256.Create(b.Slice(i, 8)), Vector256<float>.Zero).CopyTo(y.Slice(i, 8));
         for (; i < a.Length; i++) y[i] = MathF.Max(a[i] + b[i], 0f);
     }
 
@@ -46,6 +49,12 @@ internal static class Kernels
             var s = Vector512.Create(scale); var t = Vector512.Create(shift);
             for (; i <= x.Length - 16; i += 16)
                 Vector512.FusedMultiplyAdd(Vector512.Create(x.Slice(i, 16)), s, t).CopyTo(y.Slice(i, 16));
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            var s = Vector256.Create(scale); var t = Vector256.Create(shift);
+            for (; i <= x.Length - 8; i += 8)
+                Vector256.FusedMultiplyAdd(Vector256.Create(x.Slice(i, 8)), s, t).CopyTo(y.Slice(i, 8));
         }
         for (; i < x.Length; i++) y[i] = MathF.FusedMultiplyAdd(x[i], scale, shift);
     }
@@ -60,6 +69,12 @@ internal static class Kernels
             for (; i <= x.Length - 16; i += 16)
                 Vector512.Max(Vector512.FusedMultiplyAdd(Vector512.Create(x.Slice(i, 16)), s, t), Vector512<float>.Zero).CopyTo(y.Slice(i, 16));
         }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            var s = Vector256.Create(scale); var t = Vector256.Create(shift);
+            for (; i <= x.Length - 8; i += 8)
+                Vector256.Max(Vector256.FusedMultiplyAdd(Vector256.Create(x.Slice(i, 8)), s, t), Vector256<float>.Zero).CopyTo(y.Slice(i, 8));
+        }
         for (; i < x.Length; i++) y[i] = MathF.Max(MathF.FusedMultiplyAdd(x[i], scale, shift), 0f);
     }
 
@@ -73,6 +88,12 @@ internal static class Kernels
             var s = Vector512.Create(scale); var t = Vector512.Create(shift); var f = Vector512.Create(floor);
             for (; i <= x.Length - 16; i += 16)
                 Vector512.Max(Vector512.FusedMultiplyAdd(Vector512.Create(x.Slice(i, 16)), s, t) + Vector512.Create(r.Slice(i, 16)), f).CopyTo(y.Slice(i, 16));
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            var s = Vector256.Create(scale); var t = Vector256.Create(shift); var f = Vector256.Create(floor);
+            for (; i <= x.Length - 8; i += 8)
+                Vector256.Max(Vector256.FusedMultiplyAdd(Vector256.Create(x.Slice(i, 8)), s, t) + Vector256.Create(r.Slice(i, 8)), f).CopyTo(y.Slice(i, 8));
         }
         for (; i < x.Length; i++) y[i] = MathF.Max(MathF.FusedMultiplyAdd(x[i], scale, shift) + r[i], floor);
     }
@@ -94,6 +115,17 @@ internal static class Kernels
                 if (masked) g &= Vector512.GreaterThan(Vector512.Create(y.Slice(i, 16)), Vector512<float>.Zero);
                 var xc = Vector512.Create(x.Slice(i, 16)) - vm;
                 (vs * (g - vmd - xc * vk)).CopyTo(dx.Slice(i, 16));
+            }
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            var vs = Vector256.Create(scale); var vmd = Vector256.Create(meanDy); var vm = Vector256.Create(mean); var vk = Vector256.Create(k);
+            for (; i <= dy.Length - 8; i += 8)
+            {
+                var g = Vector256.Create(dy.Slice(i, 8));
+                if (masked) g &= Vector256.GreaterThan(Vector256.Create(y.Slice(i, 8)), Vector256<float>.Zero);
+                var xc = Vector256.Create(x.Slice(i, 8)) - vm;
+                (vs * (g - vmd - xc * vk)).CopyTo(dx.Slice(i, 8));
             }
         }
         for (; i < dy.Length; i++) dx[i] = scale * ((masked && !(y[i] > 0) ? 0f : dy[i]) - meanDy - (x[i] - mean) * k);
@@ -124,6 +156,22 @@ internal static class Kernels
             s = Vector512.Sum(accS);
             dot = Vector512.Sum(accD);
         }
+        else if (Vector256.IsHardwareAccelerated && dy.Length >= 8)
+        {
+            var accS = Vector256<float>.Zero;
+            var accD = Vector256<float>.Zero;
+            var m = Vector256.Create(mean);
+            for (; i <= dy.Length - 8; i += 8)
+            {
+                var g = Vector256.Create(dy.Slice(i, 8));
+                if (mask) g &= Vector256.GreaterThan(Vector256.Create(y.Slice(i, 8)), Vector256<float>.Zero);
+                if (store) g.CopyTo(masked.Slice(i, 8));
+                accS += g;
+                accD += g * (Vector256.Create(x.Slice(i, 8)) - m);
+            }
+            s = Vector256.Sum(accS);
+            dot = Vector256.Sum(accD);
+        }
         for (; i < dy.Length; i++)
         {
             float g = mask && !(y[i] > 0) ? 0f : dy[i];
@@ -142,6 +190,12 @@ internal static class Kernels
             {
                 var mask = Vector512.GreaterThan(Vector512.Create(y.Slice(i, 16)), Vector512<float>.Zero);
                 (Vector512.Create(acc.Slice(i, 16)) + (Vector512.Create(dy.Slice(i, 16)) & mask)).CopyTo(acc.Slice(i, 16));
+            }
+        else if (Vector256.IsHardwareAccelerated)
+            for (; i <= dy.Length - 8; i += 8)
+            {
+                var mask = Vector256.GreaterThan(Vector256.Create(y.Slice(i, 8)), Vector256<float>.Zero);
+                (Vector256.Create(acc.Slice(i, 8)) + (Vector256.Create(dy.Slice(i, 8)) & mask)).CopyTo(acc.Slice(i, 8));
             }
         for (; i < dy.Length; i++) if (y[i] > 0) acc[i] += dy[i];
     }

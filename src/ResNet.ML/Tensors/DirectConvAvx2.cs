@@ -1,0 +1,170 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace ResNet.ML.Tensors;
+
+/// <summary>
+/// Direct stride-1 convolution for AVX2 machines without AVX-512, where <see cref="DirectConv"/>'s kernels do not run.
+/// im2col + GEMM reuses each packed column element only once per output channel, and with 16 channels packing the
+/// columns cost as much as the multiply-adds; this kernel reads the image in place instead.
+/// </summary>
+/// <remarks>
+/// The image is copied once, zero-padded, at a row pitch <c>Wp = w + 2·padding</c>. At that pitch output pixel
+/// (oy, ox) of tap (c, ky, kx) reads the padded copy at <c>c·plane + ky·Wp + kx + oy·Wp + ox</c>: one contiguous load per
+/// 8 consecutive "virtual" pixels, of which those with ox ≥ ow are computed and dropped. A register tile is 8 output
+/// channels (one panel of the weights as <see cref="Gemm.PackWholeA"/> packs them, 8 consecutive floats per tap) by 8
+/// virtual pixels, summed over every tap in registers and stored once.
+/// </remarks>
+internal static unsafe class DirectConvAvx2
+{
+    /// <summary>Whether this kernel serves: AVX2 with FMA and a stride-1 convolution.</summary>
+    public static bool Supports(int stride) => stride == 1 && Vector256.IsHardwareAccelerated && Fma.IsSupported;
+
+    [ThreadStatic] private static int[]? t_offsets;
+
+    /// <summary>output[m, oh, ow] = Σ weights · image for one image [cin, h, w]; weights packed by <see cref="Gemm.PackWholeA"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Convolve(float* image, int cin, int h, int w, float* packedWeight, int m, int kernel, int padding, int oh, int ow, float* output)
+    {
+        int hp = h + 2 * padding, wp = w + 2 * padding, plane = hp * wp;
+        int taps = cin * kernel * kernel;
+        int virtualPixels = (oh - 1) * wp + ow, vectors = (virtualPixels + 7) / 8, ldv = vectors * 8;
+        // The last vector may read up to 7 floats past the last plane: the slack is zero.
+        float[] padded = Engine.Scratch(7, cin * plane + 16);
+        float[] virtualOutput = Engine.Scratch(9, Gemm.RoundUp(m, Gemm.Mr) * ldv);
+        var offsets = t_offsets is { } o && o.Length >= taps ? o : t_offsets = new int[Math.Max(taps, 2 * (t_offsets?.Length ?? 0))];
+        for (int c = 0, t = 0; c < cin; c++)
+            for (int ky = 0; ky < kernel; ky++)
+                for (int kx = 0; kx < kernel; kx++) offsets[t++] = c * plane + ky * wp + kx;
+        fixed (float* pp = padded, pv = virtualOutput)
+        fixed (int* offs = offsets)
+        {
+            Pad(image, cin, h, w, padding, hp, wp, pp);
+            for (int i = cin * plane; i < cin * plane + 16; i++) pp[i] = 0;
+            for (int ob = 0; ob < m; ob += Gemm.Mr)
+            {
+                float* panel = packedWeight + (long)ob * taps;   // panel ob/Mr starts at (ob/Mr)·taps·Mr
+                float* v = pv + (long)ob * ldv;
+                for (int q = 0; q < vectors; q++) Tile(pp + q * 8, offs, taps, panel, v + q * 8, ldv);
+            }
+            // The real columns of each virtual row, for the real output channels.
+            for (int oc = 0; oc < m; oc++)
+            {
+                float* src = pv + (long)oc * ldv, dst = output + (long)oc * oh * ow;
+                for (int oy = 0; oy < oh; oy++) Buffer.MemoryCopy(src + oy * wp, dst + oy * ow, ow * 4L, ow * 4L);
+            }
+        }
+    }
+
+    /// <summary>8 output channels x 8 virtual pixels, summed over all taps.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Tile(float* x, int* offsets, int taps, float* w, float* v, int ldv)
+    {
+        Vector256<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
+        for (int t = 0; t < taps; t++, w += 8)
+        {
+            var xv = Vector256.Load(x + offsets[t]);
+            c0 = Fma.MultiplyAdd(Vector256.Create(w[0]), xv, c0);
+            c1 = Fma.MultiplyAdd(Vector256.Create(w[1]), xv, c1);
+            c2 = Fma.MultiplyAdd(Vector256.Create(w[2]), xv, c2);
+            c3 = Fma.MultiplyAdd(Vector256.Create(w[3]), xv, c3);
+            c4 = Fma.MultiplyAdd(Vector256.Create(w[4]), xv, c4);
+            c5 = Fma.MultiplyAdd(Vector256.Create(w[5]), xv, c5);
+            c6 = Fma.MultiplyAdd(Vector256.Create(w[6]), xv, c6);
+            c7 = Fma.MultiplyAdd(Vector256.Create(w[7]), xv, c7);
+        }
+        Vector256.Store(c0, v); Vector256.Store(c1, v + ldv); Vector256.Store(c2, v + 2 * ldv); Vector256.Store(c3, v + 3 * ldv);
+        Vector256.Store(c4, v + 4 * ldv); Vector256.Store(c5, v + 5 * ldv); Vector256.Store(c6, v + 6 * ldv); Vector256.Store(c7, v + 7 * ldv);
+    }
+
+    /// <summary>
+    /// grad[o, t] += Σ over one image's pixels of dY[o, pixel] · x_padded[tap t, pixel] (grad is [m, cin·k·k], as
+    /// dY·colᵀ). dY is copied to the virtual pitch with zeros at the dropped columns, so whole vectors multiply; a
+    /// register tile is 3 output channels x 4 taps, reduced across lanes once per image.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void AccumulateWeightGradient(float* image, int cin, int h, int w, float* gradOutput, int m, int kernel, int padding, int oh, int ow, float* grad)
+    {
+        int hp = h + 2 * padding, wp = w + 2 * padding, plane = hp * wp;
+        int taps = cin * kernel * kernel;
+        int virtualPixels = (oh - 1) * wp + ow, vectors = (virtualPixels + 7) / 8, ldv = vectors * 8;
+        float[] padded = Engine.Scratch(7, cin * plane + 16);
+        float[] dyVirtual = Engine.Scratch(8, m * ldv);
+        var offsets = t_offsets is { } o && o.Length >= taps ? o : t_offsets = new int[Math.Max(taps, 2 * (t_offsets?.Length ?? 0))];
+        for (int c = 0, t = 0; c < cin; c++)
+            for (int ky = 0; ky < kernel; ky++)
+                for (int kx = 0; kx < kernel; kx++) offsets[t++] = c * plane + ky * wp + kx;
+        fixed (float* pp = padded, pd = dyVirtual)
+        fixed (int* offs = offsets)
+        {
+            Pad(image, cin, h, w, padding, hp, wp, pp);
+            for (int i = cin * plane; i < cin * plane + 16; i++) pp[i] = 0;
+            for (int oc = 0; oc < m; oc++)
+            {
+                float* d = pd + (long)oc * ldv, src = gradOutput + (long)oc * oh * ow;
+                new Span<float>(d, ldv).Clear();
+                for (int oy = 0; oy < oh; oy++) Buffer.MemoryCopy(src + oy * ow, d + oy * wp, ow * 4L, ow * 4L);
+            }
+            int o0 = 0;
+            for (; o0 + 3 <= m; o0 += 3)
+            {
+                int t0 = 0;
+                for (; t0 + 4 <= taps; t0 += 4) Tile3x4(pp, offs + t0, pd + (long)o0 * ldv, ldv, vectors, grad + (long)o0 * taps + t0, taps);
+                for (; t0 < taps; t0++)
+                    for (int r = 0; r < 3; r++) grad[(long)(o0 + r) * taps + t0] += Dot(pd + (long)(o0 + r) * ldv, pp + offs[t0], vectors);
+            }
+            for (; o0 < m; o0++)
+                for (int t0 = 0; t0 < taps; t0++) grad[(long)o0 * taps + t0] += Dot(pd + (long)o0 * ldv, pp + offs[t0], vectors);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Tile3x4(float* x, int* offsets, float* dy, int ldv, int vectors, float* grad, int ldg)
+    {
+        float* x0 = x + offsets[0], x1 = x + offsets[1], x2 = x + offsets[2], x3 = x + offsets[3];
+        float* d0 = dy, d1 = dy + ldv, d2 = dy + 2 * ldv;
+        Vector256<float> a00 = default, a01 = default, a02 = default, a03 = default;
+        Vector256<float> a10 = default, a11 = default, a12 = default, a13 = default;
+        Vector256<float> a20 = default, a21 = default, a22 = default, a23 = default;
+        for (int q = 0; q < vectors * 8; q += 8)
+        {
+            var v0 = Vector256.Load(x0 + q); var v1 = Vector256.Load(x1 + q); var v2 = Vector256.Load(x2 + q); var v3 = Vector256.Load(x3 + q);
+            var g = Vector256.Load(d0 + q);
+            a00 = Fma.MultiplyAdd(g, v0, a00); a01 = Fma.MultiplyAdd(g, v1, a01); a02 = Fma.MultiplyAdd(g, v2, a02); a03 = Fma.MultiplyAdd(g, v3, a03);
+            g = Vector256.Load(d1 + q);
+            a10 = Fma.MultiplyAdd(g, v0, a10); a11 = Fma.MultiplyAdd(g, v1, a11); a12 = Fma.MultiplyAdd(g, v2, a12); a13 = Fma.MultiplyAdd(g, v3, a13);
+            g = Vector256.Load(d2 + q);
+            a20 = Fma.MultiplyAdd(g, v0, a20); a21 = Fma.MultiplyAdd(g, v1, a21); a22 = Fma.MultiplyAdd(g, v2, a22); a23 = Fma.MultiplyAdd(g, v3, a23);
+        }
+        grad[0] += Vector256.Sum(a00); grad[1] += Vector256.Sum(a01); grad[2] += Vector256.Sum(a02); grad[3] += Vector256.Sum(a03);
+        grad += ldg;
+        grad[0] += Vector256.Sum(a10); grad[1] += Vector256.Sum(a11); grad[2] += Vector256.Sum(a12); grad[3] += Vector256.Sum(a13);
+        grad += ldg;
+        grad[0] += Vector256.Sum(a20); grad[1] += Vector256.Sum(a21); grad[2] += Vector256.Sum(a22); grad[3] += Vector256.Sum(a23);
+    }
+
+    private static float Dot(float* a, float* b, int vectors)
+    {
+        var acc = Vector256<float>.Zero;
+        for (int q = 0; q < vectors * 8; q += 8) acc = Fma.MultiplyAdd(Vector256.Load(a + q), Vector256.Load(b + q), acc);
+        return Vector256.Sum(acc);
+    }
+
+    private static void Pad(float* image, int cin, int h, int w, int padding, int hp, int wp, float* dst)
+    {
+        for (int c = 0; c < cin; c++)
+        {
+            float* d = dst + (long)c * hp * wp;
+            float* s = image + (long)c * h * w;
+            new Span<float>(d, padding * wp).Clear();
+            for (int y = 0; y < h; y++)
+            {
+                float* row = d + (long)(y + padding) * wp;
+                for (int x = 0; x < padding; x++) { row[x] = 0; row[padding + w + x] = 0; }
+                Buffer.MemoryCopy(s + (long)y * w, row + padding, w * 4L, w * 4L);
+            }
+            new Span<float>(d + (long)(h + padding) * wp, padding * wp).Clear();
+        }
+    }
+}
