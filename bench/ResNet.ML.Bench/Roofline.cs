@@ -6,7 +6,7 @@ using ResNet.ML.Tensors;
 
 /// <summary>
 /// `--roofline`: the machine's measured limits beside what a training step achieves per layer kind.
-/// - FMA peak: independent Vector512 FMA chains (12 accumulators, enough to hide the FMA latency) per thread, 1 and
+/// - FMA peak: independent Vector512 (else Vector256) FMA chains (12 accumulators, enough to hide the FMA latency) per thread, 1 and
 ///   all threads.
 /// - Memory bandwidth: a triad a = b + s*c over three 64 MB arrays, counting 12 bytes per element (no write-allocate).
 /// - A step's kinds from Engine.ProfileRegions: convolution FLOPs counted from each Conv2d's own input and output
@@ -62,8 +62,10 @@ internal static class Roofline
         double Run()
         {
             var sw = Stopwatch.StartNew();
-            Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, _ => Chains(iterations));
-            return threads * iterations * 12.0 * Vector512<float>.Count * 2 / sw.Elapsed.TotalSeconds / 1e9;
+            // The widest vectors the machine runs natively: AVX-512 where it is, else AVX2 (Vector512 would be emulated).
+            bool wide = Vector512.IsHardwareAccelerated;
+            Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, _ => { if (wide) Chains(iterations); else Chains256(iterations); });
+            return threads * iterations * 12.0 * (wide ? Vector512<float>.Count : Vector256<float>.Count) * 2 / sw.Elapsed.TotalSeconds / 1e9;
         }
         Run();
         return Enumerable.Range(0, 3).Max(_ => Run());
@@ -81,6 +83,20 @@ internal static class Roofline
             v9 = Vector512.FusedMultiplyAdd(v9, m, a); v10 = Vector512.FusedMultiplyAdd(v10, m, a); v11 = Vector512.FusedMultiplyAdd(v11, m, a);
         }
         return Vector512.Sum(v0 + v1 + v2 + v3 + v4 + v5 + v6 + v7 + v8 + v9 + v10 + v11);
+    }
+
+    private static float Chains256(long iterations)
+    {
+        var m = Vector256.Create(0.999999f); var a = Vector256.Create(1e-7f);
+        Vector256<float> v0 = Vector256.Create(1f), v1 = v0, v2 = v0, v3 = v0, v4 = v0, v5 = v0, v6 = v0, v7 = v0, v8 = v0, v9 = v0, v10 = v0, v11 = v0;
+        for (long i = 0; i < iterations; i++)
+        {
+            v0 = Vector256.FusedMultiplyAdd(v0, m, a); v1 = Vector256.FusedMultiplyAdd(v1, m, a); v2 = Vector256.FusedMultiplyAdd(v2, m, a);
+            v3 = Vector256.FusedMultiplyAdd(v3, m, a); v4 = Vector256.FusedMultiplyAdd(v4, m, a); v5 = Vector256.FusedMultiplyAdd(v5, m, a);
+            v6 = Vector256.FusedMultiplyAdd(v6, m, a); v7 = Vector256.FusedMultiplyAdd(v7, m, a); v8 = Vector256.FusedMultiplyAdd(v8, m, a);
+            v9 = Vector256.FusedMultiplyAdd(v9, m, a); v10 = Vector256.FusedMultiplyAdd(v10, m, a); v11 = Vector256.FusedMultiplyAdd(v11, m, a);
+        }
+        return Vector256.Sum(v0 + v1 + v2 + v3 + v4 + v5 + v6 + v7 + v8 + v9 + v10 + v11);
     }
 
     private static double Triad(int threads)

@@ -119,7 +119,7 @@ internal static unsafe class DirectConvAvx2
     /// <summary>
     /// grad[o, t] += Σ over one image's pixels of dY[o, pixel] · x_padded[tap t, pixel] (grad is [m, cin·k·k], as
     /// dY·colᵀ). dY is copied to the virtual pitch with zeros at the dropped columns, so whole vectors multiply; a
-    /// register tile is 3 output channels x 4 taps, reduced across lanes once per image.
+    /// register tile is 4 output channels x 3 taps, reduced across lanes once per image.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void AccumulateWeightGradient(float* image, int cin, int h, int w, float* gradOutput, int m, int kernel, int padding, int oh, int ow, float* grad)
@@ -145,41 +145,48 @@ internal static unsafe class DirectConvAvx2
                 for (int oy = 0; oy < oh; oy++) Buffer.MemoryCopy(src + oy * ow, d + oy * wp, ow * 4L, ow * 4L);
             }
             int o0 = 0;
-            for (; o0 + 3 <= m; o0 += 3)
+            for (; o0 + 4 <= m; o0 += 4)
             {
                 int t0 = 0;
-                for (; t0 + 4 <= taps; t0 += 4) Tile3x4(pp, offs + t0, pd + (long)o0 * ldv, ldv, vectors, grad + (long)o0 * taps + t0, taps);
+                for (; t0 + 3 <= taps; t0 += 3) Tile4x3Gradient(pp, offs + t0, pd + (long)o0 * ldv, ldv, vectors, grad + (long)o0 * taps + t0, taps);
                 for (; t0 < taps; t0++)
-                    for (int r = 0; r < 3; r++) grad[(long)(o0 + r) * taps + t0] += Dot(pd + (long)(o0 + r) * ldv, pp + offs[t0], vectors);
+                    for (int r = 0; r < 4; r++) grad[(long)(o0 + r) * taps + t0] += Dot(pd + (long)(o0 + r) * ldv, pp + offs[t0], vectors);
             }
             for (; o0 < m; o0++)
                 for (int t0 = 0; t0 < taps; t0++) grad[(long)o0 * taps + t0] += Dot(pd + (long)o0 * ldv, pp + offs[t0], vectors);
         }
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Tile3x4(float* x, int* offsets, float* dy, int ldv, int vectors, float* grad, int ldg)
+    /// <summary>
+    /// 4 output channels x 3 taps over all of one image's vectors: 12 accumulators, the 3 tap vectors and one dY
+    /// vector at a time, 16 registers (3 x 4 would need 17 and spill). Not inlined, so its pointers stay in registers.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void Tile4x3Gradient(float* x, int* offsets, float* dy, int ldv, int vectors, float* grad, int ldg)
     {
-        float* x0 = x + offsets[0], x1 = x + offsets[1], x2 = x + offsets[2], x3 = x + offsets[3];
-        float* d0 = dy, d1 = dy + ldv, d2 = dy + 2 * ldv;
-        Vector256<float> a00 = default, a01 = default, a02 = default, a03 = default;
-        Vector256<float> a10 = default, a11 = default, a12 = default, a13 = default;
-        Vector256<float> a20 = default, a21 = default, a22 = default, a23 = default;
+        float* x0 = x + offsets[0], x1 = x + offsets[1], x2 = x + offsets[2];
+        float* d0 = dy, d1 = dy + ldv, d2 = dy + 2 * ldv, d3 = dy + 3 * ldv;
+        Vector256<float> a00 = default, a01 = default, a02 = default, a10 = default, a11 = default, a12 = default;
+        Vector256<float> a20 = default, a21 = default, a22 = default, a30 = default, a31 = default, a32 = default;
         for (int q = 0; q < vectors * 8; q += 8)
         {
-            var v0 = Vector256.Load(x0 + q); var v1 = Vector256.Load(x1 + q); var v2 = Vector256.Load(x2 + q); var v3 = Vector256.Load(x3 + q);
+            var v0 = Vector256.Load(x0 + q); var v1 = Vector256.Load(x1 + q); var v2 = Vector256.Load(x2 + q);
             var g = Vector256.Load(d0 + q);
-            a00 = Fma.MultiplyAdd(g, v0, a00); a01 = Fma.MultiplyAdd(g, v1, a01); a02 = Fma.MultiplyAdd(g, v2, a02); a03 = Fma.MultiplyAdd(g, v3, a03);
+            a00 = Fma.MultiplyAdd(g, v0, a00); a01 = Fma.MultiplyAdd(g, v1, a01); a02 = Fma.MultiplyAdd(g, v2, a02);
             g = Vector256.Load(d1 + q);
-            a10 = Fma.MultiplyAdd(g, v0, a10); a11 = Fma.MultiplyAdd(g, v1, a11); a12 = Fma.MultiplyAdd(g, v2, a12); a13 = Fma.MultiplyAdd(g, v3, a13);
+            a10 = Fma.MultiplyAdd(g, v0, a10); a11 = Fma.MultiplyAdd(g, v1, a11); a12 = Fma.MultiplyAdd(g, v2, a12);
             g = Vector256.Load(d2 + q);
-            a20 = Fma.MultiplyAdd(g, v0, a20); a21 = Fma.MultiplyAdd(g, v1, a21); a22 = Fma.MultiplyAdd(g, v2, a22); a23 = Fma.MultiplyAdd(g, v3, a23);
+            a20 = Fma.MultiplyAdd(g, v0, a20); a21 = Fma.MultiplyAdd(g, v1, a21); a22 = Fma.MultiplyAdd(g, v2, a22);
+            g = Vector256.Load(d3 + q);
+            a30 = Fma.MultiplyAdd(g, v0, a30); a31 = Fma.MultiplyAdd(g, v1, a31); a32 = Fma.MultiplyAdd(g, v2, a32);
         }
-        grad[0] += Vector256.Sum(a00); grad[1] += Vector256.Sum(a01); grad[2] += Vector256.Sum(a02); grad[3] += Vector256.Sum(a03);
+        grad[0] += Vector256.Sum(a00); grad[1] += Vector256.Sum(a01); grad[2] += Vector256.Sum(a02);
         grad += ldg;
-        grad[0] += Vector256.Sum(a10); grad[1] += Vector256.Sum(a11); grad[2] += Vector256.Sum(a12); grad[3] += Vector256.Sum(a13);
+        grad[0] += Vector256.Sum(a10); grad[1] += Vector256.Sum(a11); grad[2] += Vector256.Sum(a12);
         grad += ldg;
-        grad[0] += Vector256.Sum(a20); grad[1] += Vector256.Sum(a21); grad[2] += Vector256.Sum(a22); grad[3] += Vector256.Sum(a23);
+        grad[0] += Vector256.Sum(a20); grad[1] += Vector256.Sum(a21); grad[2] += Vector256.Sum(a22);
+        grad += ldg;
+        grad[0] += Vector256.Sum(a30); grad[1] += Vector256.Sum(a31); grad[2] += Vector256.Sum(a32);
     }
 
     private static float Dot(float* a, float* b, int vectors)
