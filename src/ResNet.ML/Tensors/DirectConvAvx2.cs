@@ -28,21 +28,12 @@ internal static unsafe class DirectConvAvx2
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Convolve(float* image, int cin, int h, int w, float* packedWeight, int m, int kernel, int padding, int oh, int ow, float* output)
     {
-        int hp = h + 2 * padding, wp = w + 2 * padding, plane = hp * wp;
-        int taps = cin * kernel * kernel;
-        int virtualPixels = (oh - 1) * wp + ow, vectors = (virtualPixels + 7) / 8, ldv = vectors * 8;
-        // The last vector may read up to 7 floats past the last plane: the slack is zero.
-        float[] padded = Engine.Scratch(7, cin * plane + 16);
+        var padded = Prepare(image, cin, h, w, kernel, padding, oh, ow, out var offsets, out int wp, out int vectors);
+        int taps = cin * kernel * kernel, ldv = vectors * 8;
         float[] virtualOutput = Engine.Scratch(9, Gemm.RoundUp(m, Gemm.Mr) * ldv);
-        var offsets = t_offsets is { } o && o.Length >= taps ? o : t_offsets = new int[Math.Max(taps, 2 * (t_offsets?.Length ?? 0))];
-        for (int c = 0, t = 0; c < cin; c++)
-            for (int ky = 0; ky < kernel; ky++)
-                for (int kx = 0; kx < kernel; kx++) offsets[t++] = c * plane + ky * wp + kx;
         fixed (float* pp = padded, pv = virtualOutput)
         fixed (int* offs = offsets)
         {
-            Pad(image, cin, h, w, padding, hp, wp, pp);
-            for (int i = cin * plane; i < cin * plane + 16; i++) pp[i] = 0;
             for (int ob = 0; ob < m; ob += Gemm.Mr)
             {
                 float* panel = packedWeight + (long)ob * taps;   // panel ob/Mr starts at (ob/Mr)·taps·Mr
@@ -124,20 +115,12 @@ internal static unsafe class DirectConvAvx2
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void AccumulateWeightGradient(float* image, int cin, int h, int w, float* gradOutput, int m, int kernel, int padding, int oh, int ow, float* grad)
     {
-        int hp = h + 2 * padding, wp = w + 2 * padding, plane = hp * wp;
-        int taps = cin * kernel * kernel;
-        int virtualPixels = (oh - 1) * wp + ow, vectors = (virtualPixels + 7) / 8, ldv = vectors * 8;
-        float[] padded = Engine.Scratch(7, cin * plane + 16);
+        var padded = Prepare(image, cin, h, w, kernel, padding, oh, ow, out var offsets, out int wp, out int vectors);
+        int taps = cin * kernel * kernel, ldv = vectors * 8;
         float[] dyVirtual = Engine.Scratch(8, m * ldv);
-        var offsets = t_offsets is { } o && o.Length >= taps ? o : t_offsets = new int[Math.Max(taps, 2 * (t_offsets?.Length ?? 0))];
-        for (int c = 0, t = 0; c < cin; c++)
-            for (int ky = 0; ky < kernel; ky++)
-                for (int kx = 0; kx < kernel; kx++) offsets[t++] = c * plane + ky * wp + kx;
         fixed (float* pp = padded, pd = dyVirtual)
         fixed (int* offs = offsets)
         {
-            Pad(image, cin, h, w, padding, hp, wp, pp);
-            for (int i = cin * plane; i < cin * plane + 16; i++) pp[i] = 0;
             for (int oc = 0; oc < m; oc++)
             {
                 float* d = pd + (long)oc * ldv, src = gradOutput + (long)oc * oh * ow;
@@ -194,6 +177,32 @@ internal static unsafe class DirectConvAvx2
         var acc = Vector256<float>.Zero;
         for (int q = 0; q < vectors * 8; q += 8) acc = Fma.MultiplyAdd(Vector256.Load(a + q), Vector256.Load(b + q), acc);
         return Vector256.Sum(acc);
+    }
+
+    /// <summary>
+    /// The zero-padded copy of one image at row pitch <paramref name="wp"/> (scratch slot 7; the last vector may read up
+    /// to 7 floats past the last plane, so 16 floats of zero follow it), each tap's offset into it, and how many 8-pixel
+    /// vectors cover the output's virtual pixels.
+    /// </summary>
+    private static float[] Prepare(float* image, int cin, int h, int w, int kernel, int padding, int oh, int ow,
+        out int[] offsets, out int wp, out int vectors)
+    {
+        int hp = h + 2 * padding, plane;
+        wp = w + 2 * padding;
+        plane = hp * wp;
+        int taps = cin * kernel * kernel;
+        vectors = ((oh - 1) * wp + ow + 7) / 8;
+        float[] padded = Engine.Scratch(7, cin * plane + 16);
+        offsets = t_offsets is { } o && o.Length >= taps ? o : t_offsets = new int[Math.Max(taps, 2 * (t_offsets?.Length ?? 0))];
+        for (int c = 0, t = 0; c < cin; c++)
+            for (int ky = 0; ky < kernel; ky++)
+                for (int kx = 0; kx < kernel; kx++) offsets[t++] = c * plane + ky * wp + kx;
+        fixed (float* pp = padded)
+        {
+            Pad(image, cin, h, w, padding, hp, wp, pp);
+            new Span<float>(pp + cin * plane, 16).Clear();
+        }
+        return padded;
     }
 
     private static void Pad(float* image, int cin, int h, int w, int padding, int hp, int wp, float* dst)
