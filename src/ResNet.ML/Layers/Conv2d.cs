@@ -117,7 +117,7 @@ public sealed class Conv2d : Layer
     {
         if (kernelChoice == ConvKernel.DirectAvx2)
         {
-            DirectConvAvx2.Convolve(image, cin, h, w, packedWeight, m, kernel, padding, oh, ow, output);
+            DirectConvAvx2.Convolve(image, cin, h, w, packedWeight, m, kernel, stride, padding, oh, ow, output);
             return;
         }
         if (kernelChoice == ConvKernel.Direct)
@@ -242,7 +242,7 @@ public sealed class Conv2d : Layer
                 {
                     // Per image into this part's sum, which the first image overwrites.
                     if (n == begin) Array.Clear(weightGrad, 0, OutChannels * k);
-                    DirectConvAvx2.AccumulateWeightGradient(xn, InChannels, x.H, x.W, dyn, OutChannels, KernelSize, Padding, dy.H, dy.W, pwg);
+                    DirectConvAvx2.AccumulateWeightGradient(xn, InChannels, x.H, x.W, dyn, OutChannels, KernelSize, Stride, Padding, dy.H, dy.W, pwg);
                 }
                 else if (inner)
                 {

@@ -9,7 +9,7 @@ public enum ConvKernel
     Direct,
     /// <summary>im2col panels packed straight into the blocked GEMM (the column matrix is never materialized).</summary>
     Im2ColGemm,
-    /// <summary>Stride 1 on AVX2 without AVX-512: 8 channels x 8 pixels a register tile over a zero-padded copy (<see cref="DirectConvAvx2"/>).</summary>
+    /// <summary>AVX2 without AVX-512: 4 channels x 24 pixels a register tile over a zero-padded (for strides above 1, phase-split) copy (<see cref="DirectConvAvx2"/>).</summary>
     DirectAvx2,
 }
 
@@ -24,7 +24,7 @@ public enum WeightGradientKernel
     PointwiseGemm,
     /// <summary>dY·colᵀ on an im2col column matrix.</summary>
     Im2ColGemm,
-    /// <summary>Stride 1 on AVX2 without AVX-512: 3 output channels x 4 taps a register tile over the padded copy and dY, per image.</summary>
+    /// <summary>AVX2 without AVX-512: 4 output channels x 3 taps a register tile over the padded copy and dY, per image.</summary>
     DirectAvx2,
 }
 
@@ -53,7 +53,7 @@ public sealed record ConvAlgorithms(
         bool avx512 = System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated;
         var forwardCopy = DirectConv.ChooseCopy(k, s, oh, ow, tuning.ForceShiftedConvolution);
         bool direct = allowDirect && DirectConv.Supports(conv.InChannels, k, forwardCopy);
-        // Without AVX-512, stride-1 convolutions still avoid im2col where AVX2 serves.
+        // Without AVX-512, convolutions still avoid im2col where AVX2 serves.
         ConvKernel Fallback(int stride) => allowDirect && !avx512 && DirectConvAvx2.Supports(stride) ? ConvKernel.DirectAvx2 : ConvKernel.Im2ColGemm;
         bool pointwise = k == 1 && s == 1 && p == 0;
         // Weight gradient: im2col-free where the direct kernels serve (AVX-512), else dY·colᵀ on an im2col matrix. With

@@ -5,30 +5,31 @@ using System.Runtime.Intrinsics.X86;
 namespace ResNet.ML.Tensors;
 
 /// <summary>
-/// Direct stride-1 convolution for AVX2 machines without AVX-512, where <see cref="DirectConv"/>'s kernels do not run.
+/// Direct convolution for AVX2 machines without AVX-512, where <see cref="DirectConv"/>'s kernels do not run.
 /// im2col + GEMM reuses each packed column element only once per output channel, and with 16 channels packing the
 /// columns cost as much as the multiply-adds; this kernel reads the image in place instead.
 /// </summary>
 /// <remarks>
 /// The image is copied once, zero-padded, at a row pitch <c>Wp = w + 2·padding</c>. At that pitch output pixel
 /// (oy, ox) of tap (c, ky, kx) reads the padded copy at <c>c·plane + ky·Wp + kx + oy·Wp + ox</c>: one contiguous load per
-/// 8 consecutive "virtual" pixels, of which those with ox ≥ ow are computed and dropped. The weights are read as
+/// 8 consecutive "virtual" pixels, of which those with ox ≥ ow are computed and dropped. With a stride above 1 the copy
+/// is split into stride x stride phases, which makes each tap's reads contiguous again (see <c>Prepare</c>). The weights are read as
 /// <see cref="Gemm.PackWholeA"/> packs them, 8 output channels' worth of consecutive floats per tap. A register tile is
 /// 4 output channels by 24 virtual pixels (12 accumulators; 8 by 8 for the leftover pixels), summed over every tap in
 /// registers and stored once: 4 x 24 measured 16–19 % faster training than 8 x 8 alone (bench/BENCHMARKS.md, "AVX2").
 /// </remarks>
 internal static unsafe class DirectConvAvx2
 {
-    /// <summary>Whether this kernel serves: AVX2 with FMA and a stride-1 convolution.</summary>
-    public static bool Supports(int stride) => stride == 1 && Vector256.IsHardwareAccelerated && Fma.IsSupported;
+    /// <summary>Whether these kernels serve: AVX2 with FMA, and a stride up to 4 (larger strides split the copy into too many phases).</summary>
+    public static bool Supports(int stride) => stride is >= 1 and <= 4 && Vector256.IsHardwareAccelerated && Fma.IsSupported;
 
     [ThreadStatic] private static int[]? t_offsets;
 
     /// <summary>output[m, oh, ow] = Σ weights · image for one image [cin, h, w]; weights packed by <see cref="Gemm.PackWholeA"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Convolve(float* image, int cin, int h, int w, float* packedWeight, int m, int kernel, int padding, int oh, int ow, float* output)
+    public static void Convolve(float* image, int cin, int h, int w, float* packedWeight, int m, int kernel, int stride, int padding, int oh, int ow, float* output)
     {
-        var padded = Prepare(image, cin, h, w, kernel, padding, oh, ow, out var offsets, out int wp, out int vectors);
+        var padded = Prepare(image, cin, h, w, kernel, stride, padding, oh, ow, out var offsets, out int wp, out int vectors);
         int taps = cin * kernel * kernel, ldv = vectors * 8;
         float[] virtualOutput = Engine.Scratch(9, Gemm.RoundUp(m, Gemm.Mr) * ldv);
         fixed (float* pp = padded, pv = virtualOutput)
@@ -113,9 +114,9 @@ internal static unsafe class DirectConvAvx2
     /// register tile is 4 output channels x 3 taps, reduced across lanes once per image.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void AccumulateWeightGradient(float* image, int cin, int h, int w, float* gradOutput, int m, int kernel, int padding, int oh, int ow, float* grad)
+    public static void AccumulateWeightGradient(float* image, int cin, int h, int w, float* gradOutput, int m, int kernel, int stride, int padding, int oh, int ow, float* grad)
     {
-        var padded = Prepare(image, cin, h, w, kernel, padding, oh, ow, out var offsets, out int wp, out int vectors);
+        var padded = Prepare(image, cin, h, w, kernel, stride, padding, oh, ow, out var offsets, out int wp, out int vectors);
         int taps = cin * kernel * kernel, ldv = vectors * 8;
         float[] dyVirtual = Engine.Scratch(8, m * ldv);
         fixed (float* pp = padded, pd = dyVirtual)
@@ -180,29 +181,55 @@ internal static unsafe class DirectConvAvx2
     }
 
     /// <summary>
-    /// The zero-padded copy of one image at row pitch <paramref name="wp"/> (scratch slot 7; the last vector may read up
-    /// to 7 floats past the last plane, so 16 floats of zero follow it), each tap's offset into it, and how many 8-pixel
-    /// vectors cover the output's virtual pixels.
+    /// The zero-padded copy of one image (scratch slot 7) and each tap's offset into it, at the row pitch
+    /// <paramref name="pitch"/> of the virtual pixels, and how many 8-pixel vectors cover the output's virtual pixels.
+    /// Stride 1: the padded image as it is, pitch w + 2·padding. Stride s: split into s x s phases (padded row
+    /// r·s + py, column q·s + px at phase (py, px), row r, column q), so that a tap reads each output row as one
+    /// contiguous run; the pitch is a phase's width. The last vector may read up to 7 floats past the last plane: 16
+    /// floats of zero follow it.
     /// </summary>
-    private static float[] Prepare(float* image, int cin, int h, int w, int kernel, int padding, int oh, int ow,
-        out int[] offsets, out int wp, out int vectors)
+    private static float[] Prepare(float* image, int cin, int h, int w, int kernel, int stride, int padding, int oh, int ow,
+        out int[] offsets, out int pitch, out int vectors)
     {
-        int hp = h + 2 * padding, plane;
-        wp = w + 2 * padding;
-        plane = hp * wp;
+        int hp = h + 2 * padding, wp = w + 2 * padding;
+        int hq = (hp + stride - 1) / stride, wq = (wp + stride - 1) / stride, phasePlane = hq * wq, channel = stride * stride * phasePlane;
+        pitch = wq;
         int taps = cin * kernel * kernel;
-        vectors = ((oh - 1) * wp + ow + 7) / 8;
-        float[] padded = Engine.Scratch(7, cin * plane + 16);
+        vectors = ((oh - 1) * wq + ow + 7) / 8;
+        float[] padded = Engine.Scratch(7, cin * channel + 16);
         offsets = t_offsets is { } o && o.Length >= taps ? o : t_offsets = new int[Math.Max(taps, 2 * (t_offsets?.Length ?? 0))];
         for (int c = 0, t = 0; c < cin; c++)
             for (int ky = 0; ky < kernel; ky++)
-                for (int kx = 0; kx < kernel; kx++) offsets[t++] = c * plane + ky * wp + kx;
+                for (int kx = 0; kx < kernel; kx++)
+                    offsets[t++] = c * channel + (ky % stride * stride + kx % stride) * phasePlane + ky / stride * wq + kx / stride;
         fixed (float* pp = padded)
         {
-            Pad(image, cin, h, w, padding, hp, wp, pp);
-            new Span<float>(pp + cin * plane, 16).Clear();
+            if (stride == 1) Pad(image, cin, h, w, padding, hp, wp, pp);
+            else PadPhases(image, cin, h, w, padding, stride, hq, wq, pp);
+            new Span<float>(pp + cin * channel, 16).Clear();
         }
         return padded;
+    }
+
+    private static void PadPhases(float* image, int cin, int h, int w, int padding, int stride, int hq, int wq, float* dst)
+    {
+        for (int c = 0; c < cin; c++)
+        {
+            float* s = image + (long)c * h * w;
+            for (int py = 0; py < stride; py++)
+                for (int px = 0; px < stride; px++)
+                {
+                    float* d = dst + ((long)(c * stride + py) * stride + px) * hq * wq;
+                    for (int r = 0; r < hq; r++)
+                    {
+                        int y = r * stride + py - padding;
+                        float* row = d + (long)r * wq;
+                        if ((uint)y >= (uint)h) { new Span<float>(row, wq).Clear(); continue; }
+                        float* src = s + (long)y * w;
+                        for (int q = 0, x = px - padding; q < wq; q++, x += stride) row[q] = (uint)x < (uint)w ? src[x] : 0f;
+                    }
+                }
+        }
     }
 
     private static void Pad(float* image, int cin, int h, int w, int padding, int hp, int wp, float* dst)
