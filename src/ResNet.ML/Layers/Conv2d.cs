@@ -240,7 +240,7 @@ public sealed class Conv2d : Layer
                     DirectConv.AccumulateWeightGradientOuter(copy, xn, InChannels, x.H, x.W, dyn, OutChannels, KernelSize, Stride, Padding, dy.H, dy.W, pgt);
                 else if (algorithms.WeightGradient == WeightGradientKernel.DirectAvx2)
                 {
-                    // Per image into this part's sum, which the first image overwrites.
+                    // Each image adds into this part's sum, cleared at the part's first image.
                     if (n == begin) Array.Clear(weightGrad, 0, OutChannels * k);
                     DirectConvAvx2.AccumulateWeightGradient(xn, InChannels, x.H, x.W, dyn, OutChannels, KernelSize, Stride, Padding, dy.H, dy.W, pwg);
                 }
