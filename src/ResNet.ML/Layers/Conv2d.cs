@@ -80,7 +80,7 @@ public sealed class Conv2d : Layer
         var (oc, oh, ow) = OutputShape(input.C, input.H, input.W);
         var output = Tensor.Reuse(ref _output, input.N, oc, oh, ow);
         _input = input;
-        if (_algorithms is not { } a || a.InputHeight != input.H || a.InputWidth != input.W) Configure(input.H, input.W, _algorithms?.Tuning ?? EngineTuning.Default);
+        Configure(input.H, input.W, _algorithms?.Tuning ?? EngineTuning.Default);   // chooses again only when the shape changed
         int k = ColumnRows;
         if (_packedWeight.Length != Gemm.PackedALength(OutChannels, k)) _packedWeight = new float[Gemm.PackedALength(OutChannels, k)];
         Gemm.PackWholeA(false, Weight.Value.Data, k, OutChannels, k, _packedWeight);
@@ -221,7 +221,7 @@ public sealed class Conv2d : Layer
         bool outer = algorithms.WeightGradient == WeightGradientKernel.DirectOuter;
         bool inner = algorithms.WeightGradient == WeightGradientKernel.DirectInner;
         int group = algorithms.WeightGradientGroup;
-        var copy = algorithms.WeightGradientCopy;
+        var copy = algorithms.ForwardCopy;   // the weight gradient reads the image as the forward does
         float[]? gradT = outer ? Engine.Scratch(10, DirectConv.OuterGradientLength(OutChannels, k)) : null;
         if (gradT is not null) Array.Clear(gradT, 0, DirectConv.OuterGradientLength(OutChannels, k));
         float[]? columns = algorithms.WeightGradient == WeightGradientKernel.Im2ColGemm ? Engine.Scratch(0, k * pixels) : null;

@@ -39,12 +39,13 @@ public enum InputGradientKernel
 
 /// <summary>
 /// The kernels one convolution runs for one input shape, chosen once from its geometry and the plan's
-/// <see cref="EngineTuning"/> (not per call): what a <see cref="TrainingPlan"/> lists per convolution.
+/// <see cref="EngineTuning"/> (not per call): what a <see cref="TrainingPlan"/> lists per convolution. The weight
+/// gradient reads the image over the forward's geometry, so it takes <see cref="ForwardCopy"/> too.
 /// </summary>
 public sealed record ConvAlgorithms(
     int InputHeight, int InputWidth, EngineTuning Tuning,
     ConvKernel Forward, ConvCopy ForwardCopy,
-    WeightGradientKernel WeightGradient, ConvCopy WeightGradientCopy, int WeightGradientGroup,
+    WeightGradientKernel WeightGradient, int WeightGradientGroup,
     InputGradientKernel InputGradient, ConvKernel InputGradientConvolution, ConvCopy InputGradientCopy)
 {
     internal static ConvAlgorithms Choose(Conv2d conv, int h, int w, int oh, int ow, EngineTuning tuning, bool allowDirect)
@@ -74,7 +75,7 @@ public sealed record ConvAlgorithms(
         var inputConvolution = allowDirect && DirectConv.Supports(conv.OutChannels, k, inputCopy) ? ConvKernel.Direct : Fallback(1);
         return new(h, w, tuning,
             direct ? ConvKernel.Direct : Fallback(s), forwardCopy,
-            weightGradient, forwardCopy, group,
+            weightGradient, group,
             conv.BackwardAsConvolution ? InputGradientKernel.TransposedConvolution : InputGradientKernel.GemmCol2Im, inputConvolution, inputCopy);
     }
 }

@@ -29,7 +29,7 @@ internal static unsafe class DirectConvAvx2
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Convolve(float* image, int cin, int h, int w, float* packedWeight, int m, int kernel, int stride, int padding, int oh, int ow, float* output)
     {
-        var padded = Prepare(image, cin, h, w, kernel, stride, padding, oh, ow, out var offsets, out int wp, out int vectors);
+        var padded = Prepare(image, cin, h, w, kernel, stride, padding, oh, ow, out var offsets, out int pitch, out int vectors);
         int taps = cin * kernel * kernel, ldv = vectors * 8;
         float[] virtualOutput = Engine.Scratch(9, Gemm.RoundUp(m, Gemm.Mr) * ldv);
         fixed (float* pp = padded, pv = virtualOutput)
@@ -51,7 +51,7 @@ internal static unsafe class DirectConvAvx2
             for (int oc = 0; oc < m; oc++)
             {
                 float* src = pv + (long)oc * ldv, dst = output + (long)oc * oh * ow;
-                for (int oy = 0; oy < oh; oy++) Buffer.MemoryCopy(src + oy * wp, dst + oy * ow, ow * 4L, ow * 4L);
+                for (int oy = 0; oy < oh; oy++) Buffer.MemoryCopy(src + oy * pitch, dst + oy * ow, ow * 4L, ow * 4L);
             }
         }
     }
@@ -116,7 +116,7 @@ internal static unsafe class DirectConvAvx2
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void AccumulateWeightGradient(float* image, int cin, int h, int w, float* gradOutput, int m, int kernel, int stride, int padding, int oh, int ow, float* grad)
     {
-        var padded = Prepare(image, cin, h, w, kernel, stride, padding, oh, ow, out var offsets, out int wp, out int vectors);
+        var padded = Prepare(image, cin, h, w, kernel, stride, padding, oh, ow, out var offsets, out int pitch, out int vectors);
         int taps = cin * kernel * kernel, ldv = vectors * 8;
         float[] dyVirtual = Engine.Scratch(8, m * ldv);
         fixed (float* pp = padded, pd = dyVirtual)
@@ -126,7 +126,7 @@ internal static unsafe class DirectConvAvx2
             {
                 float* d = pd + (long)oc * ldv, src = gradOutput + (long)oc * oh * ow;
                 new Span<float>(d, ldv).Clear();
-                for (int oy = 0; oy < oh; oy++) Buffer.MemoryCopy(src + oy * ow, d + oy * wp, ow * 4L, ow * 4L);
+                for (int oy = 0; oy < oh; oy++) Buffer.MemoryCopy(src + oy * ow, d + oy * pitch, ow * 4L, ow * 4L);
             }
             int o0 = 0;
             for (; o0 + 4 <= m; o0 += 4)

@@ -70,7 +70,7 @@ public sealed class ReferencePass
     /// <summary>The gradient of the loss with respect to <paramref name="parameter"/> after <see cref="Backward"/> (zeros for a parameter the pass did not use).</summary>
     public double[] Gradient(Parameter parameter) => _gradients.TryGetValue(parameter, out var g) ? g : new double[parameter.Value.Length];
 
-    private double[] Value(Parameter p) => _values.TryGetValue(p, out var v) ? v : p.Value.Data.Select(f => (double)f).ToArray();
+    private double[] Value(Parameter p) => _values.TryGetValue(p, out var v) ? v : ToDouble(p.Value);
 
     private double[] GradientOf(Parameter p) => _gradients.TryGetValue(p, out var g) ? g : _gradients[p] = new double[p.Value.Length];
 
