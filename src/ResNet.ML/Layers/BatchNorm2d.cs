@@ -49,10 +49,19 @@ public sealed class BatchNorm2d : Layer
     public override (int C, int H, int W) OutputShape(int c, int h, int w) =>
         c == Channels ? (c, h, w) : throw new ShapeException($"BatchNorm2d '{Name}' normalizes {Channels} channels, but its input [{c}, {h}, {w}] has {c}.");
 
-    private Tensor? _input, _output, _gradOutput, _gradInput, _maskedGrad, _residual, _dx;
-    private float[] _mean = [], _invStd = [], _scale = [], _shift = [], _gradScale = [], _gradMean = [], _centeredCoefficient = [];
-    private double[] _sums = [], _dots = [];   // per-channel sums; each part touches only its own channels
-    private bool _trainingPass, _relu, _keepMasked;
+    /// <summary>What a batch norm keeps from its forward to its backward (the batch statistics among it), and its calls' arguments.</summary>
+    internal sealed class Run : LayerWorkspace
+    {
+        public Tensor? Input, Output, GradOutput, GradInput, MaskedGrad, Residual, Dx;
+        public float[] Mean = [], InvStd = [], Scale = [], Shift = [], GradScale = [], GradMean = [], CenteredCoefficient = [];
+        public double[] Sums = [], Dots = [];   // per-channel sums; each part touches only its own channels
+        public bool TrainingPass, Relu, KeepMasked;
+        public EngineTuning Tuning = EngineTuning.Default;
+        internal override IEnumerable<Tensor?> Tensors => [Output, GradInput, MaskedGrad];
+    }
+
+    internal override LayerWorkspace CreateWorkspace() => new Run();
+
     private Action<int, int, int>? _forwardPart, _backwardPart;
 
     public override Tensor Forward(Tensor input, bool training) => ForwardFused(input, training, residual: null, relu: false);
@@ -70,32 +79,34 @@ public sealed class BatchNorm2d : Layer
             throw new ShapeException($"BatchNorm2d '{Name}' needs more than one value per channel to train, but its input is {input.Shape}: use a batch larger than 1.");
         if (residual is not null && !residual.SameShape(input))
             throw new ShapeException($"BatchNorm2d '{Name}': the residual {residual.Shape} does not match the input {input.Shape}.");
-        var output = Tensor.Reuse(ref _output, input.N, input.C, input.H, input.W);
-        if (_mean.Length != Channels)
+        var ws = Workspace<Run>();
+        var output = Tensor.Reuse(ref ws.Output, input.N, input.C, input.H, input.W);
+        if (ws.Mean.Length != Channels)
         {
-            (_mean, _invStd, _scale, _shift) = (new float[Channels], new float[Channels], new float[Channels], new float[Channels]);
-            (_gradScale, _gradMean, _centeredCoefficient) = (new float[Channels], new float[Channels], new float[Channels]);
-            (_sums, _dots) = (new double[Channels], new double[Channels]);
+            (ws.Mean, ws.InvStd, ws.Scale, ws.Shift) = (new float[Channels], new float[Channels], new float[Channels], new float[Channels]);
+            (ws.GradScale, ws.GradMean, ws.CenteredCoefficient) = (new float[Channels], new float[Channels], new float[Channels]);
+            (ws.Sums, ws.Dots) = (new double[Channels], new double[Channels]);
         }
-        _input = input;
-        _trainingPass = training;
-        _residual = residual;
-        _relu = relu;
+        (ws.Input, ws.TrainingPass, ws.Residual, ws.Relu) = (input, training, residual, relu);
         Engine.ParallelFor(Channels, _forwardPart ??= ForwardPart);
-        _residual = null;
+        ws.Residual = null;
         if (training) NumBatchesTracked++;
         return output;
     }
 
     /// <summary>
-    /// The plan's tuning; its <see cref="EngineTuning.BatchNormImageMajorBelow"/> sets the visiting order. Planes smaller
+    /// The plan's tuning (kept in the bound workspace); its <see cref="EngineTuning.BatchNormImageMajorBelow"/> sets the visiting order. Planes smaller
     /// than that many values are visited image by image (all of a part's channels of image 0, then of image 1, ...), so
     /// that each pass streams memory in order: a channel's 8x8 planes lie 16 KB apart, too short a run for the
     /// prefetcher, and such passes measured 2–4x slower per byte than over 32x32 planes. Larger planes are visited
     /// channel by channel, which keeps a channel's values in L2 from one pass to the next. Either way each channel's sums
     /// run over the images in order, so the results are the same.
     /// </summary>
-    internal EngineTuning Tuning { get; set; } = EngineTuning.Default;
+    internal EngineTuning Tuning
+    {
+        get => Workspace<Run>().Tuning;
+        set => Workspace<Run>().Tuning = value;
+    }
 
     /// <summary>The q-th plane (image i, channel c) of a part's channels [begin, begin + channels) in visiting order.</summary>
     private static (int I, int C) PlaneAt(int q, int images, int begin, int channels, bool imageMajor) =>
@@ -104,16 +115,18 @@ public sealed class BatchNorm2d : Layer
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private void ForwardPart(int part, int begin, int end)
     {
-        var x = _input!;
-        var y = _output!;
-        var r = _residual;
+        var ws = Workspace<Run>();
+        var x = ws.Input!;
+        var y = ws.Output!;
+        var r = ws.Residual;
         int plane = x.H * x.W, n = x.N, channels = end - begin, planes = n * channels;
-        bool imageMajor = plane < Tuning.BatchNormImageMajorBelow;
+        bool imageMajor = plane < ws.Tuning.BatchNormImageMajorBelow;
         long count = (long)n * plane;
         var gamma = Weight.Value.Data;
         var beta = Bias.Value.Data;
-        var sums = _sums;
-        if (_trainingPass)
+        var sums = ws.Sums;
+        var (meanOf, invStdOf, scaleOf, shiftOf) = (ws.Mean, ws.InvStd, ws.Scale, ws.Shift);
+        if (ws.TrainingPass)
         {
             // Two passes (mean, then squared deviations), per-plane sums gathered in double, for accuracy.
             Array.Clear(sums, begin, channels);
@@ -122,19 +135,19 @@ public sealed class BatchNorm2d : Layer
                 var (i, c) = PlaneAt(q, n, begin, channels, imageMajor);
                 sums[c] += System.Numerics.Tensors.TensorPrimitives.Sum(Plane(x, i, c));
             }
-            for (int c = begin; c < end; c++) { _mean[c] = (float)(sums[c] / count); sums[c] = 0; }
+            for (int c = begin; c < end; c++) { meanOf[c] = (float)(sums[c] / count); sums[c] = 0; }
             for (int q = 0; q < planes; q++)
             {
                 var (i, c) = PlaneAt(q, n, begin, channels, imageMajor);
-                sums[c] += SumSquaredDeviation(Plane(x, i, c), _mean[c]);
+                sums[c] += SumSquaredDeviation(Plane(x, i, c), meanOf[c]);
             }
         }
         for (int c = begin; c < end; c++)
         {
             float mean, invStd;
-            if (_trainingPass)
+            if (ws.TrainingPass)
             {
-                mean = _mean[c];
+                mean = meanOf[c];
                 double squares = sums[c], variance = squares / count;
                 invStd = (float)(1.0 / Math.Sqrt(variance + Eps));
                 var rm = RunningMean.Data; var rv = RunningVar.Data;
@@ -146,19 +159,19 @@ public sealed class BatchNorm2d : Layer
                 mean = RunningMean.Data[c];
                 invStd = (float)(1.0 / Math.Sqrt(RunningVar.Data[c] + (double)Eps));
             }
-            _mean[c] = mean;
-            _invStd[c] = invStd;
-            _scale[c] = gamma[c] * invStd;
-            _shift[c] = beta[c] - mean * _scale[c];
+            meanOf[c] = mean;
+            invStdOf[c] = invStd;
+            scaleOf[c] = gamma[c] * invStd;
+            shiftOf[c] = beta[c] - mean * scaleOf[c];
         }
         for (int q = 0; q < planes; q++)
         {
             var (i, c) = PlaneAt(q, n, begin, channels, imageMajor);
             var src = Plane(x, i, c);
             var dst = y.Data.AsSpan((i * x.C + c) * plane, plane);
-            if (r is not null) Kernels.ScaleShiftAddRelu(src, _scale[c], _shift[c], Plane(r, i, c), dst, _relu);
-            else if (_relu) Kernels.ScaleShiftRelu(src, _scale[c], _shift[c], dst);
-            else Kernels.ScaleShift(src, _scale[c], _shift[c], dst);
+            if (r is not null) Kernels.ScaleShiftAddRelu(src, scaleOf[c], shiftOf[c], Plane(r, i, c), dst, ws.Relu);
+            else if (ws.Relu) Kernels.ScaleShiftRelu(src, scaleOf[c], shiftOf[c], dst);
+            else Kernels.ScaleShift(src, scaleOf[c], shiftOf[c], dst);
         }
     }
 
@@ -200,7 +213,7 @@ public sealed class BatchNorm2d : Layer
     /// The gradient with respect to relu's input, dy·(y &gt; 0), from the last fused backward run with keepMasked: what
     /// a residual block's projection or zero-padding shortcut receives. Null otherwise.
     /// </summary>
-    internal Tensor? MaskedGradOutput => _relu && _keepMasked ? _maskedGrad : null;
+    internal Tensor? MaskedGradOutput => Workspace<Run>() is { Relu: true, KeepMasked: true } ws ? ws.MaskedGrad : null;
 
     /// <summary>
     /// Backward of <see cref="ForwardFused"/>. A fused ReLU's mask is applied on the fly (from the stored output), so the
@@ -210,58 +223,62 @@ public sealed class BatchNorm2d : Layer
     /// </summary>
     internal Tensor BackwardFused(Tensor gradOutput, bool overwriteGradOutput, bool keepMasked)
     {
-        var x = _input ?? throw new InvalidOperationException($"BatchNorm2d '{Name}': Backward was called before Forward.");
+        var ws = Workspace<Run>();
+        var x = ws.Input ?? throw new InvalidOperationException($"BatchNorm2d '{Name}': Backward was called before Forward.");
         if (!gradOutput.SameShape(x))
             throw new ShapeException($"BatchNorm2d '{Name}': the output gradient {gradOutput.Shape} does not match the output {x.Shape}.");
-        _gradOutput = gradOutput;
-        _keepMasked = keepMasked && _relu;
-        if (_keepMasked) Tensor.Reuse(ref _maskedGrad, x.N, x.C, x.H, x.W);
-        _dx = overwriteGradOutput ? gradOutput : Tensor.Reuse(ref _gradInput, x.N, x.C, x.H, x.W);
+        ws.GradOutput = gradOutput;
+        ws.KeepMasked = keepMasked && ws.Relu;
+        if (ws.KeepMasked) Tensor.Reuse(ref ws.MaskedGrad, x.N, x.C, x.H, x.W);
+        var dx = ws.Dx = overwriteGradOutput ? gradOutput : Tensor.Reuse(ref ws.GradInput, x.N, x.C, x.H, x.W);
         Engine.ParallelFor(Channels, _backwardPart ??= BackwardPart);
-        var dx = _dx;
-        _dx = null;
+        (ws.Dx, ws.GradOutput) = (null, null);
         return dx;
     }
 
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private void BackwardPart(int part, int begin, int end)
     {
-        var x = _input!;
-        var dyIn = _gradOutput!;
-        var y = _relu ? _output : null;   // the ReLU mask is y > 0
-        var masked = _keepMasked ? _maskedGrad : null;
-        var dx = _dx!;
+        var ws = Workspace<Run>();
+        var x = ws.Input!;
+        var dyIn = ws.GradOutput!;
+        var y = ws.Relu ? ws.Output : null;   // the ReLU mask is y > 0
+        var masked = ws.KeepMasked ? ws.MaskedGrad : null;
+        var dx = ws.Dx!;
         int plane = x.H * x.W, n = x.N, channels = end - begin, planes = n * channels;
-        bool imageMajor = plane < Tuning.BatchNormImageMajorBelow;
+        bool imageMajor = plane < ws.Tuning.BatchNormImageMajorBelow;
         long count = (long)n * plane;
         var gamma = Weight.Value.Data;
-        var (sumDy, sumDyXc) = (_sums, _dots);
+        var (sumDy, sumDyXc) = (ws.Sums, ws.Dots);
+        var (meanOf, invStdOf) = (ws.Mean, ws.InvStd);
+        var (gradScale, gradMean, centered) = (ws.GradScale, ws.GradMean, ws.CenteredCoefficient);
+        bool trainingPass = ws.TrainingPass;
         Array.Clear(sumDy, begin, channels);
         Array.Clear(sumDyXc, begin, channels);
         // sum(g) and sum(g·(x − mean)) with g = dy, masked by the ReLU when fused (and stored when asked)
         for (int q = 0; q < planes; q++)
         {
             var (i, c) = PlaneAt(q, n, begin, channels, imageMajor);
-            var (a, b) = Kernels.SumAndCenteredDot(Plane(dyIn, i, c), y is null ? default : Plane(y, i, c), Plane(x, i, c), _mean[c],
+            var (a, b) = Kernels.SumAndCenteredDot(Plane(dyIn, i, c), y is null ? default : Plane(y, i, c), Plane(x, i, c), meanOf[c],
                 masked is null ? default : masked.Data.AsSpan((i * x.C + c) * plane, plane));
             sumDy[c] += a; sumDyXc[c] += b;
         }
         for (int c = begin; c < end; c++)
         {
-            float invStd = _invStd[c], sumDyXhat = (float)(sumDyXc[c] * invStd);
+            float invStd = invStdOf[c], sumDyXhat = (float)(sumDyXc[c] * invStd);
             Weight.Grad.Data[c] += sumDyXhat;
             Bias.Grad.Data[c] += (float)sumDy[c];
             // dx = γ·invStd·(g − mean(g) − x̂·mean(g·x̂)) in training, γ·invStd·g in inference
-            _gradScale[c] = gamma[c] * invStd;
-            _gradMean[c] = _trainingPass ? (float)(sumDy[c] / count) : 0f;
-            _centeredCoefficient[c] = _trainingPass ? sumDyXhat / count * invStd : 0f;
+            gradScale[c] = gamma[c] * invStd;
+            gradMean[c] = trainingPass ? (float)(sumDy[c] / count) : 0f;
+            centered[c] = trainingPass ? sumDyXhat / count * invStd : 0f;
         }
         // element by element, so dx may be dy's own storage
         for (int q = 0; q < planes; q++)
         {
             var (i, c) = PlaneAt(q, n, begin, channels, imageMajor);
-            Kernels.BatchNormInputGradient(Plane(dyIn, i, c), y is null ? default : Plane(y, i, c), Plane(x, i, c), _gradScale[c], _gradMean[c], _mean[c],
-                _centeredCoefficient[c], dx.Data.AsSpan((i * x.C + c) * plane, plane));
+            Kernels.BatchNormInputGradient(Plane(dyIn, i, c), y is null ? default : Plane(y, i, c), Plane(x, i, c), gradScale[c], gradMean[c], meanOf[c],
+                centered[c], dx.Data.AsSpan((i * x.C + c) * plane, plane));
         }
     }
 }

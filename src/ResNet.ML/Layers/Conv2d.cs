@@ -27,11 +27,11 @@ public sealed class Conv2d : Layer
     internal bool AllowDirect
     {
         get => _allowDirect;
-        set { _allowDirect = value; _algorithms = null; }
+        set { _allowDirect = value; _allowDirectChanges++; }
     }
 
     private bool _allowDirect = true;
-    private ConvAlgorithms? _algorithms;
+    private int _allowDirectChanges;   // a workspace's choice made before the last change is made again
 
     /// <summary>
     /// The kernels this convolution runs for an input of <paramref name="height"/> x <paramref name="width"/> under
@@ -40,13 +40,31 @@ public sealed class Conv2d : Layer
     /// </summary>
     internal ConvAlgorithms Configure(int height, int width, EngineTuning tuning)
     {
-        if (_algorithms is { } a && a.InputHeight == height && a.InputWidth == width && a.Tuning == tuning) return a;
+        var ws = Workspace<Run>();
+        if (ws.Algorithms is { } a && a.InputHeight == height && a.InputWidth == width && a.Tuning == tuning && ws.ChosenAt == _allowDirectChanges) return a;
         var (_, oh, ow) = OutputShape(InChannels, height, width);
-        return _algorithms = ConvAlgorithms.Choose(this, height, width, oh, ow, tuning, _allowDirect);
+        ws.ChosenAt = _allowDirectChanges;
+        return ws.Algorithms = ConvAlgorithms.Choose(this, height, width, oh, ow, tuning, _allowDirect);
     }
 
-    /// <summary>The kernels chosen for the last input shape (null before the first <see cref="Configure"/> or forward).</summary>
-    internal ConvAlgorithms? Algorithms => _algorithms;
+    /// <summary>The kernels chosen for the last input shape in the bound workspace (null before the first <see cref="Configure"/> or forward).</summary>
+    internal ConvAlgorithms? Algorithms => Workspace<Run>().Algorithms;
+
+    /// <summary>What a convolution keeps from its forward to its backward, and the backward's call arguments its parts read.</summary>
+    internal sealed class Run : LayerWorkspace
+    {
+        public Tensor? Input, Output, GradOutput, GradInput;
+        public ConvAlgorithms? Algorithms;
+        public int ChosenAt;
+        /// <summary>The per-part weight and bias gradients; a plan gives all its convolutions one set.</summary>
+        public PartialSums Sums = new();
+        // Backward's arguments for its parts: whether to make the input gradient, and an identity shortcut's masked add.
+        public bool InputGradient = true;
+        public Tensor? AddResidual, AddMask;
+        internal override IEnumerable<Tensor?> Tensors => [Output, GradInput];
+    }
+
+    internal override LayerWorkspace CreateWorkspace() => new Run();
 
     public override IEnumerable<Parameter> Parameters => Bias is null ? [Weight] : [Weight, Bias];
 
@@ -64,9 +82,7 @@ public sealed class Conv2d : Layer
         return (OutChannels, oh, ow);
     }
 
-    private Tensor? _input, _output, _gradOutput, _gradInput;
-    private float[]?[] _weightGradParts = [];
-    private float[]?[] _biasGradParts = [];
+    // Derived from the weights and rebuilt by every call that reads them, so they belong to the layer, not to a workspace.
     private float[] _packedWeight = [], _flippedWeight = [], _packedFlipped = [];
     private Action<int, int, int>? _forwardPart, _backwardPart;
 
@@ -78,9 +94,10 @@ public sealed class Conv2d : Layer
     public override Tensor Forward(Tensor input, bool training)
     {
         var (oc, oh, ow) = OutputShape(input.C, input.H, input.W);
-        var output = Tensor.Reuse(ref _output, input.N, oc, oh, ow);
-        _input = input;
-        Configure(input.H, input.W, _algorithms?.Tuning ?? EngineTuning.Default);   // chooses again only when the shape changed
+        var ws = Workspace<Run>();
+        var output = Tensor.Reuse(ref ws.Output, input.N, oc, oh, ow);
+        ws.Input = input;
+        Configure(input.H, input.W, ws.Algorithms?.Tuning ?? EngineTuning.Default);   // chooses again only when the shape changed
         int k = ColumnRows;
         if (_packedWeight.Length != Gemm.PackedALength(OutChannels, k)) _packedWeight = new float[Gemm.PackedALength(OutChannels, k)];
         Gemm.PackWholeA(false, Weight.Value.Data, k, OutChannels, k, _packedWeight);
@@ -91,9 +108,10 @@ public sealed class Conv2d : Layer
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private unsafe void ForwardPart(int part, int begin, int end)
     {
-        var x = _input!;
-        var y = _output!;
-        var algorithms = _algorithms!;
+        var ws = Workspace<Run>();
+        var x = ws.Input!;
+        var y = ws.Output!;
+        var algorithms = ws.Algorithms!;
         fixed (float* px = x.Data, py = y.Data, pw = _packedWeight)
             for (int n = begin; n < end; n++)
             {
@@ -128,7 +146,7 @@ public sealed class Conv2d : Layer
         int k = cin * kernel * kernel, pixels = oh * ow, nr = Gemm.PanelWidth;
         int nc = Math.Min(Gemm.RoundUp(pixels, nr), 8 * nr);
         int kBlocks = (k + 255) / 256, kcStep = (k + kBlocks - 1) / kBlocks;
-        float[] panels = Engine.Scratch(6, kcStep * nc);
+        float[] panels = Engine.Scratch(ScratchSlot.ConvolutionPanels, kcStep * nc);
         fixed (float* bp = panels)
             for (int jc = 0; jc < pixels; jc += nc)
             {
@@ -151,39 +169,31 @@ public sealed class Conv2d : Layer
     /// </summary>
     internal Tensor BackwardAddingMasked(Tensor gradOutput, Tensor residual, Tensor mask)
     {
-        var x = _input ?? throw new InvalidOperationException($"Conv2d '{Name}': Backward was called before Forward.");
+        var ws = Workspace<Run>();
+        var x = ws.Input ?? throw new InvalidOperationException($"Conv2d '{Name}': Backward was called before Forward.");
         if (!residual.SameShape(x) || !mask.SameShape(x))
             throw new ShapeException($"Conv2d '{Name}': the residual gradient {residual.Shape} and mask {mask.Shape} must match the input {x.Shape}.");
-        (_addResidual, _addMask) = (residual, mask);
+        (ws.AddResidual, ws.AddMask) = (residual, mask);
         try { return Backward(gradOutput, inputGradient: true)!; }
-        finally { (_addResidual, _addMask) = (null, null); }
+        finally { (ws.AddResidual, ws.AddMask) = (null, null); }
     }
-
-    private Tensor? _addResidual, _addMask;
 
     /// <summary>Accumulates the weight (and bias) gradients without computing the input gradient (a network's first layer).</summary>
     public void BackwardParametersOnly(Tensor gradOutput) => Backward(gradOutput, inputGradient: false);
 
-    private bool _inputGradient = true;
-
     private Tensor? Backward(Tensor gradOutput, bool inputGradient)
     {
-        _inputGradient = inputGradient;
-        var x = _input ?? throw new InvalidOperationException($"Conv2d '{Name}': Backward was called before Forward.");
-        var y = _output!;
+        var ws = Workspace<Run>();
+        ws.InputGradient = inputGradient;
+        var x = ws.Input ?? throw new InvalidOperationException($"Conv2d '{Name}': Backward was called before Forward.");
+        var y = ws.Output!;
         if (!gradOutput.SameShape(y))
             throw new ShapeException($"Conv2d '{Name}': the output gradient {gradOutput.Shape} does not match the output {y.Shape}.");
-        _gradOutput = gradOutput;
-        var gradInput = Tensor.Reuse(ref _gradInput, x.N, x.C, x.H, x.W);
+        ws.GradOutput = gradOutput;
+        var gradInput = inputGradient ? Tensor.Reuse(ref ws.GradInput, x.N, x.C, x.H, x.W) : null;
         int parts = Engine.Parts(x.N);
-        if (_weightGradParts.Length < parts) { _weightGradParts = new float[parts][]; _biasGradParts = new float[parts][]; }
-        // The partial sums belong to this thread, which adds them up below: see Engine.PartScratch.
-        for (int p = 0; p < parts; p++)
-        {
-            _weightGradParts[p] = Engine.PartScratch(0, p, OutChannels * ColumnRows);
-            _biasGradParts[p] = Engine.PartScratch(1, p, OutChannels);
-        }
-        if (_algorithms!.InputGradient == InputGradientKernel.TransposedConvolution && inputGradient)
+        ws.Sums.Reserve(parts, OutChannels * ColumnRows, OutChannels);
+        if (ws.Algorithms!.InputGradient == InputGradientKernel.TransposedConvolution && inputGradient)
         {
             // W'[c, o, ky, kx] = W[o, c, k-1-ky, k-1-kx], packed as the weights of a Cout -> Cin convolution.
             int kk = KernelSize * KernelSize, rows = OutChannels * kk;
@@ -200,41 +210,44 @@ public sealed class Conv2d : Layer
         // Partial sums are added in part order: deterministic for a given thread count.
         var wg = Weight.Grad.Data;
         for (int p = 0; p < parts; p++)
-            System.Numerics.Tensors.TensorPrimitives.Add(wg, _weightGradParts[p].AsSpan(0, wg.Length), wg);
+            System.Numerics.Tensors.TensorPrimitives.Add(wg, ws.Sums.Weights[p].AsSpan(0, wg.Length), wg);
         if (Bias is not null)
         {
             var bg = Bias.Grad.Data;
             for (int p = 0; p < parts; p++)
-                System.Numerics.Tensors.TensorPrimitives.Add(bg, _biasGradParts[p].AsSpan(0, bg.Length), bg);
+                System.Numerics.Tensors.TensorPrimitives.Add(bg, ws.Sums.Biases[p].AsSpan(0, bg.Length), bg);
         }
-        return inputGradient ? gradInput : null;
+        ws.GradOutput = null;
+        return gradInput;
     }
 
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private unsafe void BackwardPart(int part, int begin, int end)
     {
-        var x = _input!;
-        var dy = _gradOutput!;
-        var dx = _gradInput!;
+        var ws = Workspace<Run>();
+        var x = ws.Input!;
+        var dy = ws.GradOutput!;
+        var dx = ws.GradInput;   // null when only the parameter gradients are wanted
+        bool inputGradient = ws.InputGradient;
         int k = ColumnRows, pixels = dy.H * dy.W;
-        var algorithms = _algorithms!;
+        var algorithms = ws.Algorithms!;
         bool outer = algorithms.WeightGradient == WeightGradientKernel.DirectOuter;
         bool inner = algorithms.WeightGradient == WeightGradientKernel.DirectInner;
         int group = algorithms.WeightGradientGroup;
         var copy = algorithms.ForwardCopy;   // the weight gradient reads the image as the forward does
-        float[]? gradT = outer ? Engine.Scratch(10, DirectConv.OuterGradientLength(OutChannels, k)) : null;
+        float[]? gradT = outer ? Engine.Scratch(ScratchSlot.OuterGradient, DirectConv.OuterGradientLength(OutChannels, k)) : null;
         if (gradT is not null) Array.Clear(gradT, 0, DirectConv.OuterGradientLength(OutChannels, k));
-        float[]? columns = algorithms.WeightGradient == WeightGradientKernel.Im2ColGemm ? Engine.Scratch(0, k * pixels) : null;
-        float[]? gradColumns = algorithms.InputGradient == InputGradientKernel.GemmCol2Im && _inputGradient ? Engine.Scratch(1, k * pixels) : null;
-        var weightGrad = _weightGradParts[part]!;
+        float[]? columns = algorithms.WeightGradient == WeightGradientKernel.Im2ColGemm ? Engine.Scratch(ScratchSlot.Columns, k * pixels) : null;
+        float[]? gradColumns = algorithms.InputGradient == InputGradientKernel.GemmCol2Im && inputGradient ? Engine.Scratch(ScratchSlot.GradientColumns, k * pixels) : null;
+        var weightGrad = ws.Sums.Weights[part];
         if (inner) Array.Clear(weightGrad, 0, OutChannels * k);   // the inner kernel accumulates into it; the outer one's result is transposed over it
-        var biasGrad = _biasGradParts[part]!;
+        var biasGrad = ws.Sums.Biases[part];
         var weight = Weight.Value.Data;
-        fixed (float* px = x.Data, pdy = dy.Data, pdx = dx.Data, pwg = weightGrad, pflip = _packedFlipped, pgt = gradT)
+        fixed (float* px = x.Data, pdy = dy.Data, pdx = dx?.Data, pwg = weightGrad, pflip = _packedFlipped, pgt = gradT)
         {
             for (int n = begin; n < end; n++)
             {
-                float* xn = px + (long)n * x.SampleSize, dyn = pdy + (long)n * dy.SampleSize, dxn = pdx + (long)n * dx.SampleSize;
+                float* xn = px + (long)n * x.SampleSize, dyn = pdy + (long)n * dy.SampleSize, dxn = pdx + (long)n * x.SampleSize;
                 var dySpan = new ReadOnlySpan<float>(dyn, dy.SampleSize);
                 if (outer)
                     DirectConv.AccumulateWeightGradientOuter(copy, xn, InChannels, x.H, x.W, dyn, OutChannels, KernelSize, Stride, Padding, dy.H, dy.W, pgt);
@@ -268,17 +281,17 @@ public sealed class Conv2d : Layer
                         float s = System.Numerics.Tensors.TensorPrimitives.Sum(dySpan.Slice(o * pixels, pixels));
                         biasGrad[o] = n == begin ? s : biasGrad[o] + s;
                     }
-                if (!_inputGradient) continue;
+                if (!inputGradient) continue;
                 if (gradColumns is null)
                     Convolve(algorithms.InputGradientConvolution, algorithms.InputGradientCopy, dyn, OutChannels, dy.H, dy.W, pflip, InChannels, KernelSize, 1, KernelSize - 1 - Padding, x.H, x.W, dxn);
                 else
                 {
                     // dcol = Wᵀ · dY_n, folded back onto the image
                     Gemm.Multiply(true, false, k, pixels, OutChannels, weight, k, dySpan, pixels, gradColumns, pixels, accumulate: false);
-                    Im2Col.Fold(gradColumns, InChannels, x.H, x.W, KernelSize, Stride, Padding, dy.H, dy.W, new Span<float>(dxn, dx.SampleSize));
+                    Im2Col.Fold(gradColumns, InChannels, x.H, x.W, KernelSize, Stride, Padding, dy.H, dy.W, new Span<float>(dxn, x.SampleSize));
                 }
-                if (_addResidual is { } residual)
-                    Kernels.AddMasked(residual.Data.AsSpan(n * x.SampleSize, x.SampleSize), _addMask!.Data.AsSpan(n * x.SampleSize, x.SampleSize),
+                if (ws.AddResidual is { } residual)
+                    Kernels.AddMasked(residual.Data.AsSpan(n * x.SampleSize, x.SampleSize), ws.AddMask!.Data.AsSpan(n * x.SampleSize, x.SampleSize),
                         new Span<float>(dxn, x.SampleSize));
             }
             if (gradT is not null)

@@ -6,8 +6,11 @@ namespace ResNet.ML.Layers;
 /// One step of a network with an explicit forward and backward pass over preallocated buffers (the llm.c way):
 /// <see cref="Forward"/> keeps what <see cref="Backward"/> needs, <see cref="Backward"/> returns the gradient with
 /// respect to the input and accumulates into the gradients of <see cref="Parameters"/>.
-/// A layer owns its output and gradient buffers and reuses them from step to step; the returned tensors stay valid until
-/// the layer's next call. Blocks (<c>BasicBlock</c>, <c>BottleneckBlock</c>) are layers made of layers.
+/// What a layer keeps from a forward to its backward (its input, output and gradient buffers, batch statistics) is its
+/// <see cref="LayerWorkspace"/>, not the layer: a <see cref="TrainingPlan"/> owns one per layer and binds its own before
+/// it runs, so the layers are the network's description and each plan holds its own activations. A layer run on its own
+/// makes its own workspace. Buffers are reused from step to step; the returned tensors stay valid until the workspace's
+/// next use. Blocks (<c>BasicBlock</c>, <c>BottleneckBlock</c>) are layers made of layers.
 /// </summary>
 public abstract class Layer
 {
@@ -33,6 +36,27 @@ public abstract class Layer
     public virtual IEnumerable<Layer> Children => [];
 
     public override string ToString() => $"{GetType().Name}({Name})";
+
+    private LayerWorkspace? _workspace;
+
+    /// <summary>A new, empty workspace of this layer's kind; null for a layer that keeps nothing (its children do).</summary>
+    internal virtual LayerWorkspace? CreateWorkspace() => null;
+
+    /// <summary>The workspace the layer runs with now: the one a plan bound, else (a layer run on its own) its own.</summary>
+    private protected T Workspace<T>() where T : LayerWorkspace => (T)(_workspace ??= CreateWorkspace()!);
+
+    /// <summary>Binds a plan's workspace for this layer (made by <see cref="CreateWorkspace"/>); the next calls use it.</summary>
+    internal void Bind(LayerWorkspace workspace) => _workspace = workspace;
+}
+
+/// <summary>
+/// The run state of one layer between its forward and backward: the tensors and per-channel values the backward reads.
+/// Each layer kind derives its own; <see cref="TrainingPlan"/> owns one per layer (its activation arena).
+/// </summary>
+internal abstract class LayerWorkspace
+{
+    /// <summary>Every tensor the workspace holds now, for the plan's memory account.</summary>
+    internal abstract IEnumerable<Tensor?> Tensors { get; }
 }
 
 /// <summary>A trainable tensor and its gradient, named as in PyTorch (<c>layer1.0.conv1.weight</c>).</summary>

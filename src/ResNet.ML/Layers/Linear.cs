@@ -31,13 +31,21 @@ public sealed class Linear : Layer
         (long)c * h * w == InFeatures ? (OutFeatures, 1, 1)
         : throw new ShapeException($"Linear '{Name}' takes {InFeatures} features, but its input [{c}, {h}, {w}] flattens to {(long)c * h * w}.");
 
-    private Tensor? _input, _output, _gradInput;
+    /// <summary>What the layer keeps from its forward to its backward: its input.</summary>
+    internal sealed class Run : LayerWorkspace
+    {
+        public Tensor? Input, Output, GradInput;
+        internal override IEnumerable<Tensor?> Tensors => [Output, GradInput];
+    }
+
+    internal override LayerWorkspace CreateWorkspace() => new Run();
 
     public override Tensor Forward(Tensor input, bool training)
     {
         OutputShape(input.C, input.H, input.W);
-        var y = Tensor.Reuse(ref _output, input.N, OutFeatures, 1, 1);
-        _input = input;
+        var ws = Workspace<Run>();
+        var y = Tensor.Reuse(ref ws.Output, input.N, OutFeatures, 1, 1);
+        ws.Input = input;
         // Y[N×out] = X[N×in] · Wᵀ (+ b)
         Gemm.Multiply(false, true, input.N, OutFeatures, InFeatures, input.Data, InFeatures, Weight.Value.Data, InFeatures, y.Data, OutFeatures, accumulate: false);
         if (Bias is not null)
@@ -51,10 +59,11 @@ public sealed class Linear : Layer
 
     public override Tensor Backward(Tensor gradOutput)
     {
-        var x = _input ?? throw new InvalidOperationException($"Linear '{Name}': Backward was called before Forward.");
+        var ws = Workspace<Run>();
+        var x = ws.Input ?? throw new InvalidOperationException($"Linear '{Name}': Backward was called before Forward.");
         if (!gradOutput.HasShape(x.N, OutFeatures, 1, 1))
             throw new ShapeException($"Linear '{Name}': the output gradient {gradOutput.Shape} does not match the output [{x.N}, {OutFeatures}, 1, 1].");
-        var dx = Tensor.Reuse(ref _gradInput, x.N, x.C, x.H, x.W);
+        var dx = Tensor.Reuse(ref ws.GradInput, x.N, x.C, x.H, x.W);
         // dW += dYᵀ · X, db += Σₙ dY, dX = dY · W
         Gemm.Multiply(true, false, OutFeatures, InFeatures, x.N, gradOutput.Data, OutFeatures, x.Data, InFeatures, Weight.Grad.Data, InFeatures, accumulate: true);
         if (Bias is not null)

@@ -25,28 +25,39 @@ public sealed class MaxPool2d : Layer
         return (c, oh, ow);
     }
 
-    private Tensor? _input, _output, _gradOutput, _gradInput;
-    private int[] _argmax = [];
+    /// <summary>What a pooling keeps from its forward to its backward: where each maximum came from.</summary>
+    internal sealed class Run : LayerWorkspace
+    {
+        public Tensor? Input, Output, GradOutput, GradInput;
+        public int[] Argmax = [];
+        internal override IEnumerable<Tensor?> Tensors => [Output, GradInput];
+    }
+
+    internal override LayerWorkspace CreateWorkspace() => new Run();
+
     private Action<int, int, int>? _forwardPart, _backwardPart;
 
     public override Tensor Forward(Tensor input, bool training)
     {
         var (c, oh, ow) = OutputShape(input.C, input.H, input.W);
-        var output = Tensor.Reuse(ref _output, input.N, c, oh, ow);
-        if (_argmax.Length != output.Length) _argmax = new int[output.Length];
-        _input = input;
+        var ws = Workspace<Run>();
+        var output = Tensor.Reuse(ref ws.Output, input.N, c, oh, ow);
+        if (ws.Argmax.Length != output.Length) ws.Argmax = new int[output.Length];
+        ws.Input = input;
         Engine.ParallelFor(input.N * input.C, _forwardPart ??= ForwardPart);
         return output;
     }
 
     private void ForwardPart(int part, int begin, int end)
     {
-        var x = _input!;
-        var y = _output!;
+        var ws = Workspace<Run>();
+        var x = ws.Input!;
+        var y = ws.Output!;
+        var argmax = ws.Argmax;
         int h = x.H, w = x.W, oh = y.H, ow = y.W;
         if (KernelSize == 3 && Stride == 2 && Padding == 1 && ow >= 16 && Vector512.IsHardwareAccelerated)
         {
-            for (int plane = begin; plane < end; plane++) Pool3x3Stride2(x.Data.AsSpan(plane * h * w, h * w), h, w, y.Data.AsSpan(plane * oh * ow, oh * ow), _argmax.AsSpan(plane * oh * ow, oh * ow), oh, ow);
+            for (int plane = begin; plane < end; plane++) Pool3x3Stride2(x.Data.AsSpan(plane * h * w, h * w), h, w, y.Data.AsSpan(plane * oh * ow, oh * ow), argmax.AsSpan(plane * oh * ow, oh * ow), oh, ow);
             return;
         }
         for (int plane = begin; plane < end; plane++)
@@ -70,7 +81,7 @@ public sealed class MaxPool2d : Layer
                         }
                     done:
                     y.Data[outBase + oy * ow + ox] = best;
-                    _argmax[outBase + oy * ow + ox] = bestAt;
+                    argmax[outBase + oy * ow + ox] = bestAt;
                 }
             }
         }
@@ -85,7 +96,7 @@ public sealed class MaxPool2d : Layer
     private static void Pool3x3Stride2(ReadOnlySpan<float> src, int h, int w, Span<float> dst, Span<int> argmax, int oh, int ow)
     {
         int width = ow + 16;
-        var columns = Engine.Scratch(0, 3 * width).AsSpan(0, 3 * width);   // nothing else holds slot 0 during a pooling
+        var columns = Engine.Scratch(ScratchSlot.Columns, 3 * width).AsSpan(0, 3 * width);
         var lane = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) * 2;
         for (int oy = 0; oy < oh; oy++)
         {
@@ -128,26 +139,30 @@ public sealed class MaxPool2d : Layer
 
     public override Tensor Backward(Tensor gradOutput)
     {
-        var x = _input ?? throw new InvalidOperationException($"MaxPool2d '{Name}': Backward was called before Forward.");
-        if (!gradOutput.SameShape(_output!))
-            throw new ShapeException($"MaxPool2d '{Name}': the output gradient {gradOutput.Shape} does not match the output {_output!.Shape}.");
-        _gradOutput = gradOutput;
-        Tensor.Reuse(ref _gradInput, x.N, x.C, x.H, x.W);
+        var ws = Workspace<Run>();
+        var x = ws.Input ?? throw new InvalidOperationException($"MaxPool2d '{Name}': Backward was called before Forward.");
+        if (!gradOutput.SameShape(ws.Output!))
+            throw new ShapeException($"MaxPool2d '{Name}': the output gradient {gradOutput.Shape} does not match the output {ws.Output!.Shape}.");
+        ws.GradOutput = gradOutput;
+        var dx = Tensor.Reuse(ref ws.GradInput, x.N, x.C, x.H, x.W);
         Engine.ParallelFor(x.N * x.C, _backwardPart ??= BackwardPart);
-        return _gradInput!;
+        ws.GradOutput = null;
+        return dx;
     }
 
     private void BackwardPart(int part, int begin, int end)
     {
-        var x = _input!;
-        var dy = _gradOutput!;
-        var dx = _gradInput!;
+        var ws = Workspace<Run>();
+        var x = ws.Input!;
+        var dy = ws.GradOutput!;
+        var dx = ws.GradInput!;
+        var argmax = ws.Argmax;
         int inPlane = x.H * x.W, outPlane = dy.H * dy.W;
         for (int plane = begin; plane < end; plane++)
         {
             var d = dx.Data.AsSpan(plane * inPlane, inPlane);
             d.Clear();
-            for (int o = plane * outPlane, e = o + outPlane; o < e; o++) d[_argmax[o]] += dy.Data[o];
+            for (int o = plane * outPlane, e = o + outPlane; o < e; o++) d[argmax[o]] += dy.Data[o];
         }
     }
 }

@@ -44,16 +44,24 @@ public abstract class ResidualBlock : Layer
         return s;
     }
 
-    private Tensor? _input, _output;
+    /// <summary>What a block keeps itself (its children keep their own): its input and output, and the shortcut sum's operands.</summary>
+    internal sealed class Run : LayerWorkspace
+    {
+        public Tensor? Input, Output, SumInto, SumFrom;
+        internal override IEnumerable<Tensor?> Tensors => [];   // the tensors are its children's
+    }
+
+    internal override LayerWorkspace CreateWorkspace() => new Run();
+
     private Action<int, int, int>? _sumPart;
-    private Tensor? _sumInto, _sumFrom;
 
     // Each BN runs fused with the ReLU after it (and the last one with the shortcut add), so a block keeps only its
     // convolution outputs and BN outputs: no separate ReLU, sum or mask tensors.
     public override Tensor Forward(Tensor input, bool training)
     {
         OutputShape(input.C, input.H, input.W);
-        _input = input;
+        var ws = Workspace<Run>();
+        ws.Input = input;
         var h = input;
         for (int i = 0; i < Branch.Count - 1; i++)
         {
@@ -62,14 +70,14 @@ public abstract class ResidualBlock : Layer
         }
         var shortcut = Plain ? null : Shortcut?.Forward(input, training) ?? input;
         var (lastConv, lastBn) = Branch[^1];
-        _output = lastBn.ForwardFused(lastConv.Forward(h, training), training, shortcut, relu: true);
-        return _output;
+        return ws.Output = lastBn.ForwardFused(lastConv.Forward(h, training), training, shortcut, relu: true);
     }
 
     public override Tensor Backward(Tensor gradOutput)
     {
-        var x = _input ?? throw new InvalidOperationException($"Block '{Name}': Backward was called before Forward.");
-        var y = _output!;
+        var ws = Workspace<Run>();
+        var x = ws.Input ?? throw new InvalidOperationException($"Block '{Name}': Backward was called before Forward.");
+        var y = ws.Output!;
         if (!gradOutput.SameShape(y))
             throw new ShapeException($"Block '{Name}': the output gradient {gradOutput.Shape} does not match the output {y.Shape}.");
         var (lastConv, lastBn) = Branch[^1];
@@ -92,10 +100,13 @@ public abstract class ResidualBlock : Layer
             zeroPad.AccumulateMaskedBackward(gradOutput, y, g);
             return g;
         }
-        (_sumInto, _sumFrom) = (g, Shortcut!.Backward(lastBn.MaskedGradOutput!));
+        (ws.SumInto, ws.SumFrom) = (g, Shortcut!.Backward(lastBn.MaskedGradOutput!));
         Engine.ParallelFor(g.Length, _sumPart ??= (_, b, e) =>
-            System.Numerics.Tensors.TensorPrimitives.Add(_sumInto!.Data.AsSpan(b, e - b), _sumFrom!.Data.AsSpan(b, e - b), _sumInto!.Data.AsSpan(b, e - b)));
-        (_sumInto, _sumFrom) = (null, null);
+        {
+            var run = Workspace<Run>();
+            System.Numerics.Tensors.TensorPrimitives.Add(run.SumInto!.Data.AsSpan(b, e - b), run.SumFrom!.Data.AsSpan(b, e - b), run.SumInto!.Data.AsSpan(b, e - b));
+        });
+        (ws.SumInto, ws.SumFrom) = (null, null);
         return g;
     }
 }

@@ -26,14 +26,23 @@ public sealed class ZeroPadShortcut : Layer
         c == InChannels ? (OutChannels, (h + Stride - 1) / Stride, (w + Stride - 1) / Stride)
         : throw new ShapeException($"ZeroPadShortcut '{Name}' takes {InChannels} channels, but its input [{c}, {h}, {w}] has {c}.");
 
-    private Tensor? _input, _output, _gradInput, _gradOutput;
+    /// <summary>What the shortcut keeps from its forward to its backward, and its backward's arguments.</summary>
+    internal sealed class Run : LayerWorkspace
+    {
+        public Tensor? Input, Output, GradInput, GradOutput, Mask, Into;
+        internal override IEnumerable<Tensor?> Tensors => [Output, GradInput];
+    }
+
+    internal override LayerWorkspace CreateWorkspace() => new Run();
+
     private Action<int, int, int>? _forwardPart, _backwardPart;
 
     // Both directions are pure copies per image (no sums), so splitting the batch over threads cannot change results.
     private void ForwardPart(int part, int begin, int end)
     {
-        var input = _input!;
-        var y = _output!;
+        var ws = Workspace<Run>();
+        var input = ws.Input!;
+        var y = ws.Output!;
         int oh = y.H, ow = y.W, inPlane = input.H * input.W, outPlane = oh * ow;
         for (int n = begin; n < end; n++)
         {
@@ -54,9 +63,10 @@ public sealed class ZeroPadShortcut : Layer
 
     private void BackwardPart(int part, int begin, int end)
     {
-        var x = _input!;
-        var dx = _gradInput!;
-        var gradOutput = _gradOutput!;
+        var ws = Workspace<Run>();
+        var x = ws.Input!;
+        var dx = ws.GradInput!;
+        var gradOutput = ws.GradOutput!;
         int inPlane = x.H * x.W, oh = gradOutput.H, ow = gradOutput.W, outPlane = oh * ow;
         if (Stride != 1) dx.Data.AsSpan(begin * x.SampleSize, (end - begin) * x.SampleSize).Clear();
         for (int n = begin; n < end; n++)
@@ -78,23 +88,24 @@ public sealed class ZeroPadShortcut : Layer
     /// </summary>
     internal void AccumulateMaskedBackward(Tensor gradOutput, Tensor mask, Tensor into)
     {
-        var x = _input ?? throw new InvalidOperationException($"ZeroPadShortcut '{Name}': Backward was called before Forward.");
-        if (!gradOutput.SameShape(_output!) || !mask.SameShape(gradOutput) || !into.SameShape(x))
-            throw new ShapeException($"ZeroPadShortcut '{Name}': the output gradient {gradOutput.Shape}, mask {mask.Shape} and input gradient {into.Shape} do not match the output {_output!.Shape} and input {x.Shape}.");
-        (_gradOutput, _mask, _into) = (gradOutput, mask, into);
+        var ws = Workspace<Run>();
+        var x = ws.Input ?? throw new InvalidOperationException($"ZeroPadShortcut '{Name}': Backward was called before Forward.");
+        if (!gradOutput.SameShape(ws.Output!) || !mask.SameShape(gradOutput) || !into.SameShape(x))
+            throw new ShapeException($"ZeroPadShortcut '{Name}': the output gradient {gradOutput.Shape}, mask {mask.Shape} and input gradient {into.Shape} do not match the output {ws.Output!.Shape} and input {x.Shape}.");
+        (ws.GradOutput, ws.Mask, ws.Into) = (gradOutput, mask, into);
         Engine.ParallelFor(x.N, _accumulatePart ??= AccumulatePart);
-        (_gradOutput, _mask, _into) = (null, null, null);
+        (ws.GradOutput, ws.Mask, ws.Into) = (null, null, null);
     }
 
-    private Tensor? _mask, _into;
     private Action<int, int, int>? _accumulatePart;
 
     private void AccumulatePart(int part, int begin, int end)
     {
-        var g = _gradOutput!.Data;
-        var m = _mask!.Data;
-        var dx = _into!.Data;
-        int inH = _into!.H, inW = _into.W, oh = _gradOutput.H, ow = _gradOutput.W, outPlane = oh * ow, inPlane = inH * inW;
+        var ws = Workspace<Run>();
+        var g = ws.GradOutput!.Data;
+        var m = ws.Mask!.Data;
+        var dx = ws.Into!.Data;
+        int inH = ws.Into.H, inW = ws.Into.W, oh = ws.GradOutput.H, ow = ws.GradOutput.W, outPlane = oh * ow, inPlane = inH * inW;
         for (int n = begin; n < end; n++)
             for (int ch = 0; ch < InChannels; ch++)
             {
@@ -117,21 +128,23 @@ public sealed class ZeroPadShortcut : Layer
     public override Tensor Forward(Tensor input, bool training)
     {
         var (c, oh, ow) = OutputShape(input.C, input.H, input.W);
-        var y = Tensor.Reuse(ref _output, input.N, c, oh, ow);
-        _input = input;
+        var ws = Workspace<Run>();
+        var y = Tensor.Reuse(ref ws.Output, input.N, c, oh, ow);
+        ws.Input = input;
         Engine.ParallelFor(input.N, _forwardPart ??= ForwardPart);
         return y;
     }
 
     public override Tensor Backward(Tensor gradOutput)
     {
-        var x = _input ?? throw new InvalidOperationException($"ZeroPadShortcut '{Name}': Backward was called before Forward.");
-        if (!gradOutput.SameShape(_output!))
-            throw new ShapeException($"ZeroPadShortcut '{Name}': the output gradient {gradOutput.Shape} does not match the output {_output!.Shape}.");
-        var dx = Tensor.Reuse(ref _gradInput, x.N, x.C, x.H, x.W);
-        _gradOutput = gradOutput;
+        var ws = Workspace<Run>();
+        var x = ws.Input ?? throw new InvalidOperationException($"ZeroPadShortcut '{Name}': Backward was called before Forward.");
+        if (!gradOutput.SameShape(ws.Output!))
+            throw new ShapeException($"ZeroPadShortcut '{Name}': the output gradient {gradOutput.Shape} does not match the output {ws.Output!.Shape}.");
+        var dx = Tensor.Reuse(ref ws.GradInput, x.N, x.C, x.H, x.W);
+        ws.GradOutput = gradOutput;
         Engine.ParallelFor(x.N, _backwardPart ??= BackwardPart);
-        _gradOutput = null;
+        ws.GradOutput = null;
         return dx;
     }
 }

@@ -16,15 +16,18 @@ public sealed record PlanStep(Layer Layer, ReLU? FusedRelu = null)
 /// runs on the same plan.
 /// </summary>
 /// <remarks>
-/// The layers still hold their activations, gradients and reusable scratch between a forward and its backward, so two
-/// plans of one network share those buffers: run one plan's forward and backward before the other's forward.
-/// <see cref="Reference.ReferencePass"/> is the plain float64 path the plan is tested against.
+/// The plan owns the run state of every layer (its activation arena): one <see cref="LayerWorkspace"/> per layer with
+/// the activations, gradients and batch statistics a backward reads, each convolution's kernel choice, and one set of
+/// per-part reduction buffers for all its convolutions. It binds them to the layers before it runs, so the layers stay
+/// the network's description and two plans of one network keep their activations apart: a backward may follow another
+/// plan's forward. <see cref="Reference.ReferencePass"/> is the plain float64 path the plan is tested against.
 /// </remarks>
 public sealed class TrainingPlan
 {
     private readonly PlanStep[] _steps;
     private readonly (Conv2d Conv, ConvAlgorithms Algorithms)[] _convolutions;
-    private readonly BatchNorm2d[] _batchNorms;
+    private readonly (Layer Layer, LayerWorkspace Workspace)[] _workspaces;
+    private readonly PartialSums _partialSums = new();
 
     internal TrainingPlan(Network network, int channels, int height, int width, EngineTuning tuning)
     {
@@ -45,12 +48,20 @@ public sealed class TrainingPlan
             else steps.Add(new PlanStep(network.Layers[i]));
         }
         _steps = [.. steps];
+        var workspaces = new List<(Layer, LayerWorkspace)>();
+        foreach (var layer in network.AllLayers)
+        {
+            var workspace = layer.CreateWorkspace();
+            if (workspace is Conv2d.Run conv) conv.Sums = _partialSums;   // one reduction runs at a time
+            if (workspace is BatchNorm2d.Run bn) bn.Tuning = tuning;
+            if (workspace is not null) workspaces.Add((layer, workspace));
+        }
+        _workspaces = [.. workspaces];
+        Activate();
         var convolutions = new List<(Conv2d, ConvAlgorithms)>();
         var shape = (C: channels, H: height, W: width);
         foreach (var layer in network.Layers) shape = Configure(layer, shape, convolutions);
         _convolutions = [.. convolutions];
-        _batchNorms = [.. network.AllLayers.OfType<BatchNorm2d>()];
-        Activate();
     }
 
     public Network Network { get; }
@@ -86,13 +97,28 @@ public sealed class TrainingPlan
         return layer.OutputShape(input.C, input.H, input.W);
     }
 
-    /// <summary>Puts this plan's choices back on the layers when another plan of the same network ran last.</summary>
+    /// <summary>Binds this plan's workspaces (activations, kernel choices, tuning) to the layers when another plan of the same network ran last.</summary>
     private void Activate()
     {
         if (Network.ActivePlan == this) return;
-        foreach (var (conv, algorithms) in _convolutions) conv.Configure(algorithms.InputHeight, algorithms.InputWidth, algorithms.Tuning);
-        foreach (var bn in _batchNorms) bn.Tuning = Tuning;
+        foreach (var (layer, workspace) in _workspaces) layer.Bind(workspace);
         Network.ActivePlan = this;
+    }
+
+    /// <summary>
+    /// The bytes of activations, gradients and reduction buffers this plan holds now (they grow with the batch on first
+    /// use). Parameters and their gradients belong to the network and are not counted.
+    /// </summary>
+    public long ArenaBytes
+    {
+        get
+        {
+            var tensors = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
+            foreach (var (_, workspace) in _workspaces)
+                foreach (var t in workspace.Tensors)
+                    if (t is not null) tensors.Add(t);
+            return 4 * (tensors.Sum(t => (long)t.Length) + _partialSums.Floats);
+        }
     }
 
     /// <summary>Runs the kernel sequence on a batch [N, C, H, W] of the plan's shape; returns the logits [N, classes, 1, 1].</summary>
@@ -148,8 +174,9 @@ public sealed class TrainingPlan
 
     private void CheckForwardRan()
     {
-        if (!_ranForward || Network.ActivePlan != this)
-            throw new InvalidOperationException($"Backward of a {Network.Architecture} plan for [{Channels}, {Height}, {Width}] was called without this plan's Forward just before it.");
+        if (!_ranForward)
+            throw new InvalidOperationException($"Backward of a {Network.Architecture} plan for [{Channels}, {Height}, {Width}] was called before this plan's Forward.");
+        Activate();
     }
 
     public override string ToString() => $"{Network.Architecture} plan for [{Channels}, {Height}, {Width}]: {string.Join(" → ", _steps)}";

@@ -150,7 +150,7 @@ internal static unsafe partial class DirectConv
     /// <summary>The thread's zeroed padded-image buffer (slot 7, with slack for the last piece's over-read) and its tables.</summary>
     private static float[] Buffers(int floats, int taps, int pieces, out int[] offsets, out int[] bases)
     {
-        var padded = Engine.Scratch(7, floats + 64);
+        var padded = Engine.Scratch(ScratchSlot.PaddedInput, floats + 64);
         padded.AsSpan(0, floats + 64).Clear();
         // (slack: the outer-product weight gradient pads the tap list to whole tap blocks)
         offsets = t_offsets is { } o && o.Length >= taps + OuterTaps ? o : t_offsets = new int[Math.Max(taps + OuterTaps, 64)];
@@ -249,7 +249,7 @@ internal static unsafe partial class DirectConv
         {
             // Whole pieces into a virtual [m][pieces·16] output, then the real columns of each row copied out.
             int ldv = layout.Pieces * 16;
-            float[] virtualOutput = Engine.Scratch(9, m * ldv);
+            float[] virtualOutput = Engine.Scratch(ScratchSlot.VirtualOutput, m * ldv);
             fixed (float* pv = virtualOutput)
             {
                 ConvolvePieces(layout, padded, offsets, bases, packedWeight, m, pv, ldv, partial: false);
@@ -382,7 +382,7 @@ internal static unsafe partial class DirectConv
         // lanes then add 0) and, for virtual pixels, its rows spread to the padded pitch with zeros at the dropped columns.
         bool spread = layout.Pitch > 0 || layout.Tail < 16;
         int pitch = spread ? pieces * 16 : pixels, rowPitch = layout.Pitch > 0 ? layout.Pitch : ow;
-        float[] gradCopy = Engine.Scratch(8, images * m * pitch + 16);
+        float[] gradCopy = Engine.Scratch(ScratchSlot.GradientCopy, images * m * pitch + 16);
         var g = new Group(images, layout.ImageStride, (long)m * pitch, pieces, layout.Contiguous);
         fixed (float* pp = padded, pcopy = gradCopy)
         fixed (int* offs = offsets, bs = bases)
@@ -517,7 +517,7 @@ internal static unsafe partial class DirectConv
         var layout = Prepare(copy, image, cin, h, w, kernel, stride, padding, oh, ow, out var padded, out var offsets, out _);
         int k = layout.Taps, pixels = oh * ow, mPad = Gemm.RoundUp(m, 16);
         for (int t = k; t < Gemm.RoundUp(k, OuterTaps); t++) offsets[t] = 0;   // padded taps: rows of gradT nobody reads
-        float[] transposed = Engine.Scratch(8, pixels * mPad);
+        float[] transposed = Engine.Scratch(ScratchSlot.GradientCopy, pixels * mPad);
         fixed (float* pt = transposed, pp = padded)
         fixed (int* offs = offsets)
         {

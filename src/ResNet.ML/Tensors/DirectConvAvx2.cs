@@ -31,7 +31,7 @@ internal static unsafe class DirectConvAvx2
     {
         var padded = Prepare(image, cin, h, w, kernel, stride, padding, oh, ow, out var offsets, out int pitch, out int vectors);
         int taps = cin * kernel * kernel, ldv = vectors * 8;
-        float[] virtualOutput = Engine.Scratch(9, Gemm.RoundUp(m, Gemm.Mr) * ldv);
+        float[] virtualOutput = Engine.Scratch(ScratchSlot.VirtualOutput, Gemm.RoundUp(m, Gemm.Mr) * ldv);
         fixed (float* pp = padded, pv = virtualOutput)
         fixed (int* offs = offsets)
         {
@@ -118,7 +118,7 @@ internal static unsafe class DirectConvAvx2
     {
         var padded = Prepare(image, cin, h, w, kernel, stride, padding, oh, ow, out var offsets, out int pitch, out int vectors);
         int taps = cin * kernel * kernel, ldv = vectors * 8;
-        float[] dyVirtual = Engine.Scratch(8, m * ldv);
+        float[] dyVirtual = Engine.Scratch(ScratchSlot.GradientCopy, m * ldv);
         fixed (float* pp = padded, pd = dyVirtual)
         fixed (int* offs = offsets)
         {
@@ -196,7 +196,7 @@ internal static unsafe class DirectConvAvx2
         pitch = wq;
         int taps = cin * kernel * kernel;
         vectors = ((oh - 1) * wq + ow + 7) / 8;
-        float[] padded = Engine.Scratch(7, cin * channel + 16);
+        float[] padded = Engine.Scratch(ScratchSlot.PaddedInput, cin * channel + 16);
         offsets = t_offsets is { } o && o.Length >= taps ? o : t_offsets = new int[Math.Max(taps, 2 * (t_offsets?.Length ?? 0))];
         for (int c = 0, t = 0; c < cin; c++)
             for (int ky = 0; ky < kernel; ky++)

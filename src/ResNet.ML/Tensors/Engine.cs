@@ -105,34 +105,19 @@ public static class Engine
 
     /// <summary>
     /// A scratch array of at least <paramref name="length"/> floats owned by the current thread (grow-only, contents
-    /// undefined). Kernels use it inside one call only; <paramref name="slot"/> separates buffers used at the same time.
+    /// undefined), for use inside one call: a kernel takes it, fills it and is done with it before it returns. What
+    /// must outlive a parallel region (partial sums the caller adds up) is not scratch: it belongs to the plan
+    /// (<c>PartialSums</c>).
     /// </summary>
-    internal static float[] Scratch(int slot, int length)
+    internal static float[] Scratch(ScratchSlot slot, int length)
     {
-        var slots = t_scratch ??= new float[]?[11];
-        var s = slots[slot];
-        if (s is null || s.Length < length) slots[slot] = s = GC.AllocateUninitializedArray<float>(length, pinned: true);
+        var slots = t_scratch ??= new float[]?[ScratchSlots];
+        var s = slots[(int)slot];
+        if (s is null || s.Length < length) slots[(int)slot] = s = GC.AllocateUninitializedArray<float>(length, pinned: true);
         return s;
     }
 
-    [ThreadStatic] private static float[]?[][]? t_partScratch;
-
-    /// <summary>
-    /// A scratch array for part <paramref name="part"/> of a parallel region, owned by the thread that starts the region
-    /// (grow-only, contents undefined). For results a region's parts leave for the caller to combine afterwards: a worker's
-    /// own <see cref="Scratch"/> may be taken by another caller's region as soon as this one ends, and parts run inline
-    /// (pool busy, nested call) all run on one thread, so neither may hold them.
-    /// </summary>
-    internal static float[] PartScratch(int slot, int part, int length)
-    {
-        var slots = t_partScratch ??= new float[]?[2][];
-        var parts = slots[slot] ??= [];
-        if (parts.Length <= part) Array.Resize(ref slots[slot], Math.Max(part + 1, 2 * parts.Length));
-        parts = slots[slot];
-        var s = parts[part];
-        if (s is null || s.Length < length) parts[part] = s = GC.AllocateUninitializedArray<float>(length, pinned: true);
-        return s;
-    }
+    private static readonly int ScratchSlots = Enum.GetValues<ScratchSlot>().Length;
 
     /// <summary>
     /// A small pool of background threads that wait for jobs; no allocation per job. Workers and the caller spin briefly
@@ -203,4 +188,30 @@ public static class Engine
             thread.Start();
         }
     }
+}
+
+/// <summary>
+/// The engine's per-thread scratch arrays (<see cref="Engine.Scratch"/>), one per use that can be live at the same time
+/// as another on one thread. Uses share a slot only when they never nest: the kernels of one convolution call run one
+/// after another, and a call's scratch is dead when it returns.
+/// </summary>
+internal enum ScratchSlot
+{
+    /// <summary>One image's im2col columns (Conv2d's im2col weight gradient); the 3x3/2 max pooling's column rows, which never runs inside a convolution.</summary>
+    Columns,
+    /// <summary>One image's column gradient before col2im folds it (Conv2d's GEMM + col2im input gradient), live beside <see cref="Columns"/>.</summary>
+    GradientColumns,
+    /// <summary>Gemm's packed blocks of A and of B, live inside every GEMM, which may run while the slots above are held.</summary>
+    GemmPackedA,
+    GemmPackedB,
+    /// <summary>The im2col GEMM panels of Conv2d's fallback convolution, which calls the GEMM's panel kernel but not its packing.</summary>
+    ConvolutionPanels,
+    /// <summary>A direct convolution's zero-padded (or phase-split) copy of its input, read while the next two are written.</summary>
+    PaddedInput,
+    /// <summary>A direct weight gradient's copy of the output gradient (DirectConv, DirectConvAvx2), or DirectConv's transposed one.</summary>
+    GradientCopy,
+    /// <summary>A direct convolution's output at the padded row pitch, before it is cropped into the output.</summary>
+    VirtualOutput,
+    /// <summary>DirectConv's outer-product weight gradient, [taps, channels], before it is transposed into the layer's sum.</summary>
+    OuterGradient,
 }

@@ -40,8 +40,8 @@ internal static unsafe class Gemm
         int nr = Nr;
         int kBlocks = (k + KcMax - 1) / KcMax, kcStep = (k + kBlocks - 1) / kBlocks;
         int ncMax = Math.Min(NcMax, RoundUp(n, nr));
-        float[] packB = Engine.Scratch(5, kcStep * ncMax);
-        float[] packA = Engine.Scratch(4, kcStep * Math.Min(McMax, RoundUp(m, Mr)));
+        float[] packB = Engine.Scratch(ScratchSlot.GemmPackedB, kcStep * ncMax);
+        float[] packA = Engine.Scratch(ScratchSlot.GemmPackedA, kcStep * Math.Min(McMax, RoundUp(m, Mr)));
         fixed (float* pa = a, pb = b, pc = c, bp = packB, ap = packA)
         {
             for (int jc = 0; jc < n; jc += NcMax)
