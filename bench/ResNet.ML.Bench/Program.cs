@@ -4,9 +4,7 @@ using System.Text.Json;
 using ResNet.ML.Layers;
 using ResNet.ML.Models;
 using ResNet.ML.Tensors;
-using ResNet.ML.Training.Initialization;
-using ResNet.ML.Training.Loss;
-using ResNet.ML.Training.Optimizers;
+using ResNet.ML.Training;
 
 // The engine benchmark, measured as ../shared/bench/pytorch_peer.py measures PyTorch: synthetic batches, SGD momentum
 // 0.9 with weight decay 1e-4, 3 warm-up steps, then `steps` timed training steps and `steps` timed inference passes.

@@ -8,8 +8,6 @@ using System.Text.Json;
 using ResNet.ML.Models;
 using ResNet.ML.Tensors;
 using ResNet.ML.Training;
-using ResNet.ML.Training.Backends;
-using ResNet.ML.Training.Initialization;
 using ResNet.ML.TorchSharp;
 using TorchSharp;
 using static TorchSharp.torch;

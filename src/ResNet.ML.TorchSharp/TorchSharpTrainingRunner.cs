@@ -1,7 +1,5 @@
 using ResNet.ML.Layers;
 using ResNet.ML.Training;
-using ResNet.ML.Training.Backends;
-using ResNet.ML.Training.Optimizers;
 using TorchSharp;
 using static TorchSharp.torch;
 using ManagedTensor = ResNet.ML.Tensors.Tensor;

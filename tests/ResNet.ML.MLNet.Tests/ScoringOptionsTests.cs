@@ -1,7 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.OnnxRuntime;
 using ResNet.ML.MLNet.Scoring;
-using ResNet.ML.Training.Backends;
+using ResNet.ML.Training;
 
 namespace ResNet.ML.MLNet.Tests;
 

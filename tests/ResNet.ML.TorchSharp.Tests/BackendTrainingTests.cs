@@ -1,7 +1,6 @@
 using ResNet.ML.Data;
 using ResNet.ML.Layers;
 using ResNet.ML.Training;
-using ResNet.ML.Training.Backends;
 
 namespace ResNet.ML.TorchSharp.Tests;
 

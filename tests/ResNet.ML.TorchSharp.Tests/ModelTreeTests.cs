@@ -51,7 +51,7 @@ public sealed class ModelTreeTests
     public void WeightsRoundTripThroughTheTreeExactly()
     {
         var source = ModelFactory.Build("resnet8", 3, 10, 16, 16);
-        Training.Initialization.Initializer.Initialize(source, new Tensors.Rng(7));
+        Training.Initializer.Initialize(source, new Tensors.Rng(7));
         foreach (var bn in source.AllLayers.OfType<Layers.BatchNorm2d>())
         {
             for (int c = 0; c < bn.Channels; c++) { bn.RunningMean.Data[c] = 0.01f * c; bn.RunningVar.Data[c] = 1 + 0.02f * c; }

@@ -2,8 +2,6 @@ using ResNet.ML.Layers;
 using ResNet.ML.Models;
 using ResNet.ML.Tensors;
 using ResNet.ML.Training;
-using ResNet.ML.Training.Backends;
-using ResNet.ML.Training.Initialization;
 using TorchSharp;
 
 namespace ResNet.ML.TorchSharp.Tests;

@@ -5,8 +5,6 @@ using System.Text.Json;
 using ResNet.ML.Tensors;
 using ResNet.ML.Models;
 using ResNet.ML.Training;
-using ResNet.ML.Training.Backends;
-using ResNet.ML.Training.Initialization;
 
 namespace ResNet.ML.Cli.Commands;
 

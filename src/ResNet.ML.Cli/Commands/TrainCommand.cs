@@ -3,7 +3,6 @@ using System.Globalization;
 using System.Text.Json;
 using ResNet.ML.Data;
 using ResNet.ML.Training;
-using ResNet.ML.Training.Backends;
 
 namespace ResNet.ML.Cli.Commands;
 

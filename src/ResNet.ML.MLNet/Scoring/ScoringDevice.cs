@@ -1,4 +1,4 @@
-using ResNet.ML.Training.Backends;
+using ResNet.ML.Training;
 
 namespace ResNet.ML.MLNet.Scoring;
 

@@ -12,7 +12,7 @@ namespace ResNet.ML.Models;
 /// bias), <c>layer1.1</c> BN, <c>layer1.2</c> ReLU, <c>layer1.3</c> max pool 2x2/2, the same with 32 channels as
 /// <c>layer2.*</c>, then <c>fc</c> on the flattened [32, H/4, W/4] features (so its head depends on the input size).
 /// Weights are as the layers create them (convolutions and the head zero, BN weight 1): initialize them
-/// (<see cref="Training.Initialization.Initializer.Initialize"/>, torchvision's scheme) or load a checkpoint
+/// (<see cref="Training.Initializer.Initialize"/>, torchvision's scheme) or load a checkpoint
 /// (<see cref="ModelWeights"/>) before use.
 /// </summary>
 public static class ModelFactory

@@ -99,7 +99,7 @@ public sealed class PretrainedBackbone
     {
         CheckInputSize(height, width);
         var network = ModelFactory.Build(Spec, channels, classes, height, width);
-        Training.Initialization.Initializer.Initialize(network, new Tensors.Rng((ulong)(uint)seed ^ 0x1A17UL));
+        Training.Initializer.Initialize(network, new Tensors.Rng((ulong)(uint)seed ^ 0x1A17UL));
         LoadInto(network);
         return network;
     }

@@ -4,7 +4,6 @@ using ResNet.ML.Data;
 using ResNet.ML.Layers;
 using ResNet.ML.Models;
 using ResNet.ML.Tensors;
-using ResNet.ML.Training.Optimizers;
 
 namespace ResNet.ML.Training;
 
@@ -96,7 +95,7 @@ public sealed class ImageClassifierTrainer
         var built = TrainingSetup.Network(o.Architecture, channels, classes, height, width);
         TrainingSetup.Initialize(built, o.Seed);
         // The engine behind the seam (managed or TorchSharp); the network stays the host copy of the state.
-        using var runner = Backends.TrainingRunners.Create(built, o);
+        using var runner = TrainingRunners.Create(built, o);
         var network = runner.Network;
         var run = new RunState();
         Normalization normalization;
@@ -160,7 +159,7 @@ public sealed class ImageClassifierTrainer
                 // well under 1 % of a step and stops the run at the step that broke, before anything is written. A runner
                 // with its own copy of the state (TorchSharp) is checked when that copy is pulled for a checkpoint, and
                 // the writers refuse non-finite tensors whatever trained them.
-                if (runner is Backends.ManagedTrainingRunner && FiniteWeights.FirstNonFinite(network) is var (tensor, index, value))
+                if (runner is ManagedTrainingRunner && FiniteWeights.FirstNonFinite(network) is var (tensor, index, value))
                     throw Diverged(run, step, lr, $"the update left {value} in tensor '{tensor}' (element {index})");
 
                 run.EpochLossSum += loss * n;
@@ -396,7 +395,7 @@ public sealed class ImageClassifierTrainer
     /// <summary>Loads everything but the head (the last layer), which stays freshly initialized for the new class count.</summary>
     private static void LoadInitialWeights(Network network, string path) => ModelWeights.LoadBackbone(network, path);
 
-    private TrainingCheckpoint? BuildCheckpoint(Backends.ITrainingRunner runner, RunState run, string fingerprint, Normalization normalization, IImageBatchSource train)
+    private TrainingCheckpoint? BuildCheckpoint(ITrainingRunner runner, RunState run, string fingerprint, Normalization normalization, IImageBatchSource train)
     {
         if (_options.CheckpointFolder is null) return null;
         runner.PullState();
@@ -410,7 +409,7 @@ public sealed class ImageClassifierTrainer
         };
     }
 
-    private string? SaveCheckpoint(Backends.ITrainingRunner runner, RunState run, string fingerprint, Normalization normalization,
+    private string? SaveCheckpoint(ITrainingRunner runner, RunState run, string fingerprint, Normalization normalization,
         IImageBatchSource train, IProgress<TrainingProgress>? progress) =>
         SaveCheckpoint(BuildCheckpoint(runner, run, fingerprint, normalization, train), progress);
 

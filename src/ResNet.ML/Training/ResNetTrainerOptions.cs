@@ -152,13 +152,13 @@ public class ResNetTrainerOptions
     /// ResNet.ML.TorchSharp and a libtorch package). Both share everything else here: optimizer rules, schedules,
     /// augmentation, label smoothing, early stopping, progress, cancellation and checkpoints.
     /// </summary>
-    public Backends.TrainingBackend Backend { get; set; } = Backends.TrainingBackend.Managed;
+    public TrainingBackend Backend { get; set; } = TrainingBackend.Managed;
 
     /// <summary>
-    /// Where the steps run. <see cref="Backends.TrainingDevice.Auto"/> (default): CUDA through TorchSharp when the app
+    /// Where the steps run. <see cref="TrainingDevice.Auto"/> (default): CUDA through TorchSharp when the app
     /// carries it with a CUDA libtorch and a device is present, else <see cref="Backend"/> on the CPU.
     /// </summary>
-    public Backends.TrainingDevice Device { get; set; } = Backends.TrainingDevice.Auto;
+    public TrainingDevice Device { get; set; } = TrainingDevice.Auto;
 
     /// <summary>Where checkpoints go (a file <c>checkpoint.safetensors</c>, replaced atomically); null (default) writes none.</summary>
     public string? CheckpointFolder { get; set; }
@@ -228,7 +228,7 @@ public class ResNetTrainerOptions
         Require(EarlyStopping is null || EarlyStopping.MinDelta >= 0, nameof(EarlyStopping), "min delta must not be negative.");
         Require(Enum.IsDefined(Backend), nameof(Backend), $"is Managed or TorchSharp, not {Backend}.");
         Require(Enum.IsDefined(Device), nameof(Device), $"is Auto, Cpu or Cuda, not {Device}.");
-        Require(Device != Backends.TrainingDevice.Cuda || Backend == Backends.TrainingBackend.TorchSharp, nameof(Device), "Cuda runs through TorchSharp; the managed engine runs on the CPU only (set Backend to TorchSharp).");
+        Require(Device != TrainingDevice.Cuda || Backend == TrainingBackend.TorchSharp, nameof(Device), "Cuda runs through TorchSharp; the managed engine runs on the CPU only (set Backend to TorchSharp).");
         Require(Threads >= 0, nameof(Threads), $"must not be negative (0 means all cores), not {Threads}.");
         Require(CheckpointIntervalSteps >= 0, nameof(CheckpointIntervalSteps), $"must not be negative, not {CheckpointIntervalSteps}.");
         Require(FreezeBackboneEpochs >= 0, nameof(FreezeBackboneEpochs), $"must not be negative, not {FreezeBackboneEpochs}.");

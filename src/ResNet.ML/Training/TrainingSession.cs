@@ -1,7 +1,5 @@
 using ResNet.ML.Layers;
 using ResNet.ML.Tensors;
-using ResNet.ML.Training.Loss;
-using ResNet.ML.Training.Optimizers;
 
 namespace ResNet.ML.Training;
 

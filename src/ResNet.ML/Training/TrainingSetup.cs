@@ -1,6 +1,4 @@
 using ResNet.ML.Layers;
-using ResNet.ML.Training.Optimizers;
-using ResNet.ML.Training.Schedules;
 
 namespace ResNet.ML.Training;
 
@@ -42,7 +40,7 @@ internal static class TrainingSetup
         return network;
     }
 
-    /// <summary>torchvision's initialization (the engine's <see cref="Initialization.Initializer"/>) from a seed.</summary>
+    /// <summary>torchvision's initialization (the engine's <see cref="Initializer"/>) from a seed.</summary>
     public static void Initialize(Network network, int seed) =>
-        Initialization.Initializer.Initialize(network, new Tensors.Rng((ulong)(uint)seed ^ 0x1A17UL));
+        Initializer.Initialize(network, new Tensors.Rng((ulong)(uint)seed ^ 0x1A17UL));
 }

@@ -2,7 +2,7 @@ using ResNet.ML.Layers;
 using ResNet.ML.Layers.Reference;
 using ResNet.ML.Models;
 using ResNet.ML.Tensors;
-using ResNet.ML.Training.Initialization;
+using ResNet.ML.Training;
 
 namespace ResNet.ML.Tests.Engine;
 
@@ -307,7 +307,7 @@ public class LayerBehaviourTests
             Initializer.Initialize(net, new Rng(9));
             var x = GradientCheck.RandomTensor(new Rng(10), 7, 3, 8, 8, 1);
             var logits = net.Forward(x, true);
-            var (_, g) = new ResNet.ML.Training.Loss.SoftmaxCrossEntropy().Compute(logits, [0, 1, 2, 3, 0, 1, 2]);
+            var (_, g) = new ResNet.ML.Training.SoftmaxCrossEntropy().Compute(logits, [0, 1, 2, 3, 0, 1, 2]);
             net.ZeroGrad();
             net.Backward(g);
             return net.Parameters.SelectMany(p => p.Grad.Data).ToArray();

@@ -1,7 +1,7 @@
 using ResNet.ML.Layers;
 using ResNet.ML.Layers.Reference;
 using ResNet.ML.Tensors;
-using ResNet.ML.Training.Loss;
+using ResNet.ML.Training;
 
 namespace ResNet.ML.Tests.Engine;
 

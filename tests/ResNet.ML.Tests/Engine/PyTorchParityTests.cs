@@ -1,9 +1,7 @@
 using ResNet.ML.Layers;
 using ResNet.ML.Models;
 using ResNet.ML.Tensors;
-using ResNet.ML.Training.Loss;
-using ResNet.ML.Training.Optimizers;
-using ResNet.ML.Training.Schedules;
+using ResNet.ML.Training;
 
 namespace ResNet.ML.Tests.Engine;
 

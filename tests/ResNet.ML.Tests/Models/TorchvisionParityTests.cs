@@ -1,7 +1,7 @@
 using ResNet.ML.Layers;
 using ResNet.ML.Models;
 using ResNet.ML.Tensors;
-using ResNet.ML.Training.Initialization;
+using ResNet.ML.Training;
 
 namespace ResNet.ML.Tests.Models;
 

@@ -1,8 +1,7 @@
 using ResNet.ML.Layers;
 using ResNet.ML.Tensors;
-using ResNet.ML.Training.Optimizers;
 
-namespace ResNet.ML.Training.Backends;
+namespace ResNet.ML.Training;
 
 /// <summary>Which engine runs the forward and backward passes.</summary>
 public enum TrainingBackend

@@ -1,7 +1,7 @@
 using ResNet.ML.Layers;
 using ResNet.ML.Tensors;
 
-namespace ResNet.ML.Training.Initialization;
+namespace ResNet.ML.Training;
 
 /// <summary>
 /// Initializes a network as torchvision's ResNet does: convolutions Kaiming-normal with fan-out and ReLU gain

@@ -1,7 +1,7 @@
 using ResNet.ML.Layers;
 using ResNet.ML.Tensors;
 
-namespace ResNet.ML.Training.Loss;
+namespace ResNet.ML.Training;
 
 /// <summary>
 /// Softmax cross-entropy over logits [N, classes, 1, 1] and integer labels, averaged over the batch, as PyTorch's

@@ -1,6 +1,6 @@
 using ResNet.ML.Layers;
 
-namespace ResNet.ML.Training.Optimizers;
+namespace ResNet.ML.Training;
 
 /// <summary>
 /// Adam as <c>torch.optim.Adam</c> (no AMSGrad): m = β₁m + (1−β₁)g, v = β₂v + (1−β₂)g²,

@@ -1,6 +1,6 @@
 using ResNet.ML.Layers;
 
-namespace ResNet.ML.Training.Optimizers;
+namespace ResNet.ML.Training;
 
 /// <summary>How weight decay enters an update.</summary>
 public enum WeightDecayMode

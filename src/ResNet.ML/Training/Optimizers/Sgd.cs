@@ -1,6 +1,6 @@
 using ResNet.ML.Layers;
 
-namespace ResNet.ML.Training.Optimizers;
+namespace ResNet.ML.Training;
 
 /// <summary>
 /// Stochastic gradient descent with momentum as <c>torch.optim.SGD</c> (dampening 0): d = g + λ·w (L2 mode);

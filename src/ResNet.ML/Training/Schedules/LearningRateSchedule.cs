@@ -1,4 +1,4 @@
-namespace ResNet.ML.Training.Schedules;
+namespace ResNet.ML.Training;
 
 /// <summary>
 /// A learning rate as a function of a step counter (epochs or iterations, whichever the trainer steps it by), with the
