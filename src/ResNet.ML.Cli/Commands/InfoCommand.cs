@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using ResNet.ML.Onnx;
 using ResNet.ML.Onnx.Proto;
 using ResNet.ML.Training;
 
@@ -59,19 +60,21 @@ internal static class InfoCommand
             throw new InvalidDataException($"'{path}' is not a readable ONNX model ({e.Message.TrimEnd('.')}).");
         }
         var meta = model.MetadataProps.ToDictionary(e => e.Key, e => e.Value);
+        string[] shown = [OnnxMetadataKeys.Architecture, OnnxMetadataKeys.ClassNames, OnnxMetadataKeys.PixelScale, OnnxMetadataKeys.Mean, OnnxMetadataKeys.Std];
         long parameters = model.Graph?.Initializer.Sum(t => t.Dims.Aggregate(1L, (a, d) => a * d)) ?? 0;
         string Shape(ValueInfoProto v) => v.Type?.TensorType?.Shape is { } s
             ? "[" + string.Join(", ", s.Dim.Select(d => d.HasDimParam ? d.DimParam : d.DimValue.ToString(CultureInfo.InvariantCulture))) + "]" : "?";
         cli.Line($"File:           {path}");
         cli.Line($"Kind:           ONNX model (IR {model.IrVersion}, opset {string.Join(", ", model.OpsetImport.Select(o => (o.Domain.Length == 0 ? "" : o.Domain + ":") + o.Version))}, producer {model.ProducerName} {model.ProducerVersion})");
-        cli.Line($"Architecture:   {meta.GetValueOrDefault("architecture", "(not recorded)")}");
-        cli.Line($"Parameters:     {parameters.ToString("N0", CultureInfo.InvariantCulture)} (initializer elements{(meta.GetValueOrDefault("batch_norm_folded") == "true" ? ", BN folded" : "")})");
+        cli.Line($"Architecture:   {meta.GetValueOrDefault(OnnxMetadataKeys.Architecture, "(not recorded)")}");
+        cli.Line($"Parameters:     {parameters.ToString("N0", CultureInfo.InvariantCulture)} (initializer elements{(meta.GetValueOrDefault(OnnxMetadataKeys.BatchNormFolded) == "true" ? ", BN folded" : "")})");
         foreach (var input in model.Graph?.Input ?? []) cli.Line($"Input:          {input.Name} {Shape(input)}");
         foreach (var output in model.Graph?.Output ?? []) cli.Line($"Output:         {output.Name} {Shape(output)}");
-        if (meta.ContainsKey("pixel_scale") || meta.ContainsKey("mean"))
-            cli.Line($"Normalization:  x * {meta.GetValueOrDefault("pixel_scale", "1")}, mean {meta.GetValueOrDefault("mean", "-")}, std {meta.GetValueOrDefault("std", "-")} ({(meta.GetValueOrDefault("preprocessing_in_graph") == "true" ? "inside the graph: feed raw pixels" : "not in the graph: apply it before scoring")})");
-        if (meta.TryGetValue("class_names", out var names)) cli.Line($"Classes:        {names}");
-        foreach (var (key, value) in meta.Where(kv => kv.Key is not ("architecture" or "class_names" or "pixel_scale" or "mean" or "std")))
+        if (meta.ContainsKey(OnnxMetadataKeys.PixelScale) || meta.ContainsKey(OnnxMetadataKeys.Mean))
+            cli.Line($"Normalization:  x * {meta.GetValueOrDefault(OnnxMetadataKeys.PixelScale, "1")}, mean {meta.GetValueOrDefault(OnnxMetadataKeys.Mean, "-")}, std {meta.GetValueOrDefault(OnnxMetadataKeys.Std, "-")} ({(meta.GetValueOrDefault(OnnxMetadataKeys.PreprocessingInGraph) == "true" ? "inside the graph: feed raw pixels" : "not in the graph: apply it before scoring")})");
+        if (meta.TryGetValue(OnnxMetadataKeys.ClassNames, out var names)) cli.Line($"Classes:        {names}");
+        // The model description's entries repeat, in ResNet.ML's form, what the lines above already show.
+        foreach (var (key, value) in meta.Where(kv => !shown.Contains(kv.Key) && !ModelDescription.Keys.Contains(kv.Key)))
             cli.Line($"  {key}: {value}");
     }
 }

@@ -126,8 +126,8 @@ public static class OnnxMetadataKeys
     public const string Std = "std";
     /// <summary>"true" when scale/mean/std are nodes of the graph (feed raw input), "false" when the caller applies them.</summary>
     public const string PreprocessingInGraph = "preprocessing_in_graph";
-    /// <summary>The network's architecture, e.g. "resnet20".</summary>
-    public const string Architecture = "architecture";
+    /// <summary>The network's architecture, e.g. "resnet20" (the key weights files use too).</summary>
+    public const string Architecture = Models.ModelWeights.ArchitectureKey;
     /// <summary>"true" when batch norms were folded into the convolutions.</summary>
     public const string BatchNormFolded = "batch_norm_folded";
     /// <summary>Output names, so a reader need not guess: logits, probabilities, predicted label.</summary>

@@ -116,7 +116,7 @@ public sealed class ImageClassifierTrainer
             catch (ArgumentException e) { throw new InvalidDataException($"The checkpoint's optimizer state does not fit: {e.Message}", e); }
             StateDict.Load(network, checkpoint.ModelTensors, "The checkpoint");
             runner.PushState();
-            normalization = s.Normalization.ToNormalization();
+            normalization = checkpoint.Model.Normalization;
             run = RunState.From(s);
             if (checkpoint.BestModelTensors.Count > 0) run.BestWeights = [.. checkpoint.BestModelTensors];
         }
@@ -402,7 +402,8 @@ public sealed class ImageClassifierTrainer
         var state = runner.ExportOptimizerState();
         return new TrainingCheckpoint
         {
-            State = run.ToState(fingerprint, runner.Network.Architecture, train, normalization, state.Kind, state.Step) with { Threads = _options.Threads > 0 ? _options.Threads : Environment.ProcessorCount },
+            Model = new ModelDescription(runner.Network.Architecture, train.Channels, train.Height, train.Width, train.ClassNames, normalization),
+            State = run.ToState(fingerprint, state.Kind, state.Step) with { Threads = _options.Threads > 0 ? _options.Threads : Environment.ProcessorCount },
             ModelTensors = StateDict.ToTensors(runner.Network),
             OptimizerState = state.Buffers,
             BestModelTensors = run.BestWeights ?? [],
@@ -504,10 +505,9 @@ public sealed class ImageClassifierTrainer
             BestMetric = s.BestMetric, EpochsWithoutImprovement = s.EpochsWithoutImprovement, History = [.. s.History],
         };
 
-        public CheckpointState ToState(string fingerprint, string architecture, IImageBatchSource train, Normalization normalization, string optimizerKind, long optimizerSteps) => new()
+        public CheckpointState ToState(string fingerprint, string optimizerKind, long optimizerSteps) => new()
         {
-            Fingerprint = fingerprint, Architecture = architecture, Channels = train.Channels, Height = train.Height, Width = train.Width,
-            ClassNames = [.. train.ClassNames], Normalization = NormalizationState.From(normalization), Epoch = Epoch, StepInEpoch = StepInEpoch, GlobalStep = GlobalStep,
+            Fingerprint = fingerprint, Epoch = Epoch, StepInEpoch = StepInEpoch, GlobalStep = GlobalStep,
             OptimizerKind = optimizerKind, OptimizerSteps = optimizerSteps, EpochLossSum = EpochLossSum, EpochCorrect = EpochCorrect,
             EpochSeen = EpochSeen, EpochSeconds = EpochSeconds, BestMetric = BestMetric, EpochsWithoutImprovement = EpochsWithoutImprovement,
             History = [.. History],

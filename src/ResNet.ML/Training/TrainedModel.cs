@@ -1,5 +1,3 @@
-using System.Globalization;
-using System.Text.Json;
 using ResNet.ML.Data;
 using ResNet.ML.Layers;
 using ResNet.ML.Models;
@@ -28,6 +26,7 @@ public sealed class TrainedModel
         normalization.CheckChannels(network.InputChannels);
         network.ValidateInput(network.InputChannels, height, width);
         (Network, ClassNames, Normalization, Height, Width) = (network, classNames, normalization, height, width);
+        Description = new ModelDescription(network.Architecture, network.InputChannels, height, width, classNames, normalization);
         History = history ?? [];
     }
 
@@ -39,6 +38,8 @@ public sealed class TrainedModel
     public int Channels => Network.InputChannels;
     public int Height { get; }
     public int Width { get; }
+    /// <summary>What the model's files record about it besides the weights (architecture, input shape, classes, normalization).</summary>
+    public ModelDescription Description { get; }
     /// <summary>Per-epoch metrics of the run that made the model (empty for loaded models).</summary>
     public IReadOnlyList<EpochMetrics> History { get; }
 
@@ -83,17 +84,8 @@ public sealed class TrainedModel
         return result;
     }
 
-    /// <summary>Metadata stored with the weights and the ONNX model: what rebuilding and scoring need.</summary>
-    public IReadOnlyDictionary<string, string> Metadata() => new Dictionary<string, string>
-    {
-        [ModelMarkerKey] = "model",
-        [ModelWeights.ArchitectureKey] = Architecture,
-        ["channels"] = Channels.ToString(CultureInfo.InvariantCulture),
-        ["height"] = Height.ToString(CultureInfo.InvariantCulture),
-        ["width"] = Width.ToString(CultureInfo.InvariantCulture),
-        ["class_names"] = JsonSerializer.Serialize(ClassNames),
-        ["normalization"] = JsonSerializer.Serialize(NormalizationState.From(Normalization)),
-    };
+    /// <summary>Metadata stored with the weights: the model's <see cref="Description"/> and the marker that makes the file a model.</summary>
+    public IReadOnlyDictionary<string, string> Metadata() => new Dictionary<string, string>(Description.ToMetadata()) { [ModelMarkerKey] = "model" };
 
     /// <summary>Writes the weights (state dict in torchvision's names, loadable by PyTorch) with metadata as safetensors.</summary>
     public void SaveWeights(Stream output) => ModelWeights.Save(Network, output, Metadata());
@@ -104,6 +96,8 @@ public sealed class TrainedModel
     /// <summary>
     /// The ONNX export options of this model: fixed input size, class names, and the normalization inside the graph, so
     /// the ONNX model takes raw pixels in source units (0-255 for the built-in sources, as ML.NET's ExtractPixels gives them).
+    /// The metadata also carries the model's <see cref="Description"/>, so <see cref="ModelDescription.FromMetadata"/>
+    /// reads the same description from the ONNX file as from the weights.
     /// </summary>
     /// <param name="foldBatchNorm">Fold batch norms into the convolutions (<see cref="OnnxExportOptions.FoldBatchNorm"/>).</param>
     /// <param name="testTimeFlip">Average each image with its mirror image inside the graph (<see cref="OnnxExportOptions.TestTimeFlip"/>).</param>
@@ -121,6 +115,9 @@ public sealed class TrainedModel
         FoldBatchNorm = foldBatchNorm,
         TestTimeFlip = testTimeFlip,
         TestTimeTranslate = testTimeTranslate,
+        // The exporter writes architecture and class names itself (from the same values); the rest of the description
+        // has no ONNX key of its own that holds it in this form (input_* is the graph's shape, mean/std are expanded per channel).
+        ExtraMetadata = Description.ToMetadata().Where(kv => !OnnxMetadataKeys.All.Contains(kv.Key)).ToDictionary(),
     };
 
     /// <summary>Exports the model as ONNX (see <see cref="OnnxOptions"/>).</summary>
@@ -143,22 +140,7 @@ public sealed class TrainedModel
             throw new InvalidDataException($"{source} is a training checkpoint, not a model: resume it with 'train --resume', or use the model file written at the end of training.");
         if (meta.GetValueOrDefault(ModelMarkerKey) != "model")
             throw new InvalidDataException($"{source} is a safetensors file without ResNet.ML model metadata (architecture, classes, preprocessing), so it cannot be rebuilt into a model.");
-        try
-        {
-            string architecture = meta[ModelWeights.ArchitectureKey];
-            int channels = int.Parse(meta["channels"], CultureInfo.InvariantCulture);
-            int height = int.Parse(meta["height"], CultureInfo.InvariantCulture);
-            int width = int.Parse(meta["width"], CultureInfo.InvariantCulture);
-            var classes = JsonSerializer.Deserialize<List<string>>(meta["class_names"]) ?? throw new InvalidDataException("no class names");
-            var normalization = (JsonSerializer.Deserialize<NormalizationState>(meta["normalization"]) ?? throw new InvalidDataException("no normalization")).ToNormalization();
-            var network = TrainingSetup.Network(architecture, channels, classes.Count, height, width);
-            ModelWeights.Load(network, buffer, source);
-            return new TrainedModel(network, classes, normalization, height, width);
-        }
-        catch (Exception e) when (e is KeyNotFoundException or FormatException or JsonException or ArgumentException and not ShapeException)
-        {
-            throw new InvalidDataException($"{source} has damaged ResNet.ML model metadata ({e.Message}).");
-        }
+        return Rebuild(ModelDescription.FromMetadata(meta, source), network => ModelWeights.Load(network, buffer, source), source);
     }
 
     public static TrainedModel LoadWeights(string path)
@@ -175,13 +157,23 @@ public sealed class TrainedModel
     public static TrainedModel FromCheckpoint(TrainingCheckpoint checkpoint)
     {
         ArgumentNullException.ThrowIfNull(checkpoint);
-        var s = checkpoint.State;
-        var network = TrainingSetup.Network(s.Architecture, s.Channels, s.ClassNames.Count, s.Height, s.Width);
-        StateDict.Load(network, checkpoint.ModelTensors, "The checkpoint");
-        return new TrainedModel(network, s.ClassNames, s.Normalization.ToNormalization(), s.Height, s.Width, s.History);
+        return Rebuild(checkpoint.Model, network => StateDict.Load(network, checkpoint.ModelTensors, "The checkpoint"), "The checkpoint", checkpoint.State.History);
     }
 
     public static TrainedModel FromCheckpoint(string path) => FromCheckpoint(TrainingCheckpoint.Load(path));
+
+    /// <summary>A model rebuilt from what a file says it is, with the weights <paramref name="load"/> copies into its network.</summary>
+    private static TrainedModel Rebuild(ModelDescription description, Action<Network> load, string source, IReadOnlyList<EpochMetrics>? history = null)
+    {
+        Network network;
+        try { network = description.BuildNetwork(); }
+        catch (ArgumentException e) when (e is not ShapeException)
+        {
+            throw new InvalidDataException($"{source}: metadata entry '{ModelDescription.ArchitectureKey}' ('{description.Architecture}') does not build a network for [{description.Channels}, {description.Height}, {description.Width}] input and {description.ClassNames.Count} classes ({e.Message}).");
+        }
+        load(network);
+        return new TrainedModel(network, description.ClassNames, description.Normalization, description.Height, description.Width, history);
+    }
 
     /// <summary>
     /// A freshly initialized (seeded) model with 0-255 → [0, 1] normalization: for interop checks and speed tests.

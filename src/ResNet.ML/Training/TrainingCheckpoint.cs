@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Security.Cryptography;
 using System.Text.Json;
 using ResNet.ML.Layers;
@@ -9,18 +10,25 @@ namespace ResNet.ML.Training;
 /// Everything needed to continue a run exactly where it stopped: weights and BN statistics, optimizer state, the
 /// position in the run (epoch, step: the schedule is a function of it, and so are the shuffle order and augmentation
 /// draws, which the data pipeline derives from (seed, epoch, batch) rather than from a running generator), the running
-/// sums of the epoch in progress, early-stopping state, the metrics history, the model's normalization, and a
-/// fingerprint of the options and data it was made with. Stored as one safetensors file (tensors <c>model.*</c> and <c>optimizer.*</c>, the rest as JSON metadata)
-/// with a SHA-256 of all of it (run state and tensors), so a damaged or edited file is refused rather than half-loaded.
+/// sums of the epoch in progress, early-stopping state, the metrics history, the model's <see cref="ModelDescription"/>
+/// (architecture, input shape, classes, normalization), and a fingerprint of the options and data it was made with.
+/// Stored as one safetensors file (tensors <c>model.*</c> and <c>optimizer.*</c>; the description as the same metadata
+/// entries a weights file has, the run state as JSON metadata) with a SHA-256 of all of it (description, run state and
+/// tensors), so a damaged or edited file is refused rather than half-loaded.
 /// </summary>
 public sealed class TrainingCheckpoint
 {
     internal const string FormatName = "resnet.ml/checkpoint";
     // 2: the checksum covers the run state and every header field, not only the tensor bytes.
-    internal const int FormatVersion = 2;
+    // 3: the model's description is its own metadata entries (those of a weights file), no longer part of the run state.
+    internal const int FormatVersion = 3;
+    // Runs checkpointed by the previous build must still resume; its files differ only in where the description is.
+    private const int PreviousFormatVersion = 2;
     public const string FileName = "checkpoint.safetensors";
 
     internal CheckpointState State { get; init; } = null!;
+    /// <summary>The model being trained: what its weights file and ONNX export will say it is.</summary>
+    public ModelDescription Model { get; internal init; } = null!;
     internal IReadOnlyList<SafetensorsTensor> ModelTensors { get; init; } = [];
     internal IReadOnlyDictionary<string, float[]> OptimizerState { get; init; } = new Dictionary<string, float[]>();
     /// <summary>The best epoch's weights so far, when early stopping restores them (empty otherwise).</summary>
@@ -31,7 +39,7 @@ public sealed class TrainingCheckpoint
     public int StepInEpoch => State.StepInEpoch;
     public long GlobalStep => State.GlobalStep;
     public IReadOnlyList<EpochMetrics> History => State.History;
-    public IReadOnlyList<string> ClassNames => State.ClassNames;
+    public IReadOnlyList<string> ClassNames => Model.ClassNames;
     /// <summary>The engine threads the run used (null for checkpoints that predate it): another count gives a slightly different result.</summary>
     public int? Threads => State.Threads;
 
@@ -47,10 +55,10 @@ public sealed class TrainingCheckpoint
             .ToList();
         // A checkpoint of a diverged run would replace the last good one and resume into NaN.
         if (checkFinite) FiniteWeights.ThrowIfNotFinite(tensors, "a checkpoint", reading: false);
-        var metadata = new Dictionary<string, string>
+        var metadata = new Dictionary<string, string>(Model.ToMetadata())
         {
             ["format"] = FormatName,
-            ["version"] = FormatVersion.ToString(),
+            ["version"] = FormatVersion.ToString(CultureInfo.InvariantCulture),
             ["state"] = JsonSerializer.Serialize(State, CheckpointJson.Options),
         };
         metadata[ChecksumKey] = Checksum(tensors, metadata);
@@ -65,19 +73,24 @@ public sealed class TrainingCheckpoint
         var (tensors, metadata) = Safetensors.Read(input, source);
         if (!metadata.TryGetValue("format", out var format) || format != FormatName)
             throw new InvalidDataException($"{source} is not a ResNet.ML training checkpoint (it is a safetensors file without checkpoint metadata; a weights file cannot be resumed from).");
-        if (!metadata.TryGetValue("version", out var version) || version != FormatVersion.ToString())
-            throw new InvalidDataException($"{source} is a checkpoint of format version {version}, this build reads version {FormatVersion}.");
+        string version = metadata.GetValueOrDefault("version", "(none)");
+        bool current = version == FormatVersion.ToString(CultureInfo.InvariantCulture);
+        if (!current && version != PreviousFormatVersion.ToString(CultureInfo.InvariantCulture))
+            throw new InvalidDataException($"{source} is a checkpoint of format version {version}; this build reads versions {PreviousFormatVersion} and {FormatVersion}.");
+        // Versions 2 and 3 are checksummed alike: every metadata entry but the checksum, and every tensor.
         if (!metadata.TryGetValue(ChecksumKey, out var hash) || hash != Checksum(tensors, metadata))
-            throw new InvalidDataException($"{source} is corrupt: its contents (run state or tensors) do not match the checksum written with it.");
+            throw new InvalidDataException($"{source} is corrupt: its contents (model description, run state or tensors) do not match the checksum written with it.");
         FiniteWeights.ThrowIfNotFinite(tensors, source);
+        string stateJson = metadata.GetValueOrDefault("state", "");
         CheckpointState? state;
-        try { state = JsonSerializer.Deserialize<CheckpointState>(metadata.GetValueOrDefault("state", ""), CheckpointJson.Options); }
+        try { state = JsonSerializer.Deserialize<CheckpointState>(stateJson, CheckpointJson.Options); }
         catch (JsonException e) { throw new InvalidDataException($"{source} is corrupt: its run state is not readable ({e.Message})."); }
-        if (state is null || state.ClassNames is null || state.Fingerprint is null || state.OptimizerKind is null || state.History is null || state.Normalization is null)
+        if (state is null || state.Fingerprint is null || state.OptimizerKind is null || state.History is null)
             throw new InvalidDataException($"{source} is corrupt: its run state is incomplete.");
         return new TrainingCheckpoint
         {
             State = state,
+            Model = current ? ModelDescription.FromMetadata(metadata, source) : Version2Model.Read(stateJson, source),
             ModelTensors = tensors.Where(t => t.Name.StartsWith("model.", StringComparison.Ordinal)).Select(t => t with { Name = t.Name["model.".Length..] }).ToList(),
             OptimizerState = tensors.Where(t => t.Name.StartsWith("optimizer.", StringComparison.Ordinal)).ToDictionary(t => t.Name["optimizer.".Length..], t => t.ToFloats()),
             BestModelTensors = tensors.Where(t => t.Name.StartsWith("best.", StringComparison.Ordinal)).Select(t => t with { Name = t.Name["best.".Length..] }).ToList(),
@@ -121,16 +134,10 @@ public sealed class TrainingCheckpoint
     }
 }
 
-/// <summary>The run state of a checkpoint besides the tensors.</summary>
+/// <summary>The run state of a checkpoint besides the tensors and the model's description.</summary>
 internal sealed record CheckpointState
 {
     public required string Fingerprint { get; init; }
-    public required string Architecture { get; init; }
-    public required int Channels { get; init; }
-    public required int Height { get; init; }
-    public required int Width { get; init; }
-    public required List<string> ClassNames { get; init; }
-    public required NormalizationState Normalization { get; init; }
     public required int Epoch { get; init; }
     public required int StepInEpoch { get; init; }
     public required long GlobalStep { get; init; }
@@ -146,11 +153,28 @@ internal sealed record CheckpointState
     public int? Threads { get; init; }
 }
 
-/// <summary>A <see cref="Data.Normalization"/> as plain JSON data.</summary>
-internal sealed record NormalizationState(float Scale, float[] Mean, float[] Std)
+/// <summary>
+/// Where a format-2 checkpoint kept the model's description: inside the run state JSON, beside the run's position.
+/// Only read, so runs checkpointed by the previous build resume; their next checkpoint is written in the current format.
+/// </summary>
+internal sealed record Version2Model(string? Architecture, int Channels, int Height, int Width, List<string>? ClassNames, NormalizationState? Normalization)
 {
-    public static NormalizationState From(Data.Normalization n) => new(n.Scale, n.Mean, n.Std);
-    public Data.Normalization ToNormalization() => new(Scale, Mean, Std);
+    public static ModelDescription Read(string stateJson, string source)
+    {
+        string where = $"{source} (checkpoint format version 2) is corrupt: its run state";
+        Version2Model? fields;
+        try { fields = JsonSerializer.Deserialize<Version2Model>(stateJson, CheckpointJson.Options); }
+        catch (JsonException e) { throw new InvalidDataException($"{where} is not readable ({e.Message})."); }
+        if (fields is null) throw new InvalidDataException($"{where} is empty.");
+        string? missing = fields.Architecture is null ? nameof(Architecture) : fields.ClassNames is null ? nameof(ClassNames)
+            : fields.Normalization is null ? nameof(Normalization) : null;
+        if (missing is not null) throw new InvalidDataException($"{where} has no '{missing}' field.");
+        try
+        {
+            return new ModelDescription(fields.Architecture!, fields.Channels, fields.Height, fields.Width, fields.ClassNames!, fields.Normalization!.ToNormalization());
+        }
+        catch (ArgumentException e) { throw new InvalidDataException($"{where} does not describe a usable model ({e.Message})."); }
+    }
 }
 
 internal static class CheckpointJson

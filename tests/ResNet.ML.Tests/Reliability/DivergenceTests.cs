@@ -151,10 +151,10 @@ public sealed class DivergenceTests
 
     private static TrainingCheckpoint Checkpoint(TrainedModel model) => new()
     {
+        Model = model.Description,
         State = new CheckpointState
         {
-            Fingerprint = "{}", Architecture = model.Architecture, Channels = 1, Height = 8, Width = 8, ClassNames = [.. model.ClassNames],
-            Normalization = NormalizationState.From(model.Normalization), Epoch = 0, StepInEpoch = 1, GlobalStep = 1, OptimizerKind = "sgd",
+            Fingerprint = "{}", Epoch = 0, StepInEpoch = 1, GlobalStep = 1, OptimizerKind = "sgd",
             OptimizerSteps = 1, EpochLossSum = 1, EpochCorrect = 0, EpochSeen = 8, EpochSeconds = 1, History = [],
         },
         ModelTensors = StateDict.ToTensors(model.Network),
