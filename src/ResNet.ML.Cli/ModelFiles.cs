@@ -24,15 +24,13 @@ internal static class ModelFiles
                 var header = new byte[Math.Min(headerLength, 1 << 20)];
                 stream.ReadAtLeast(header, header.Length, throwOnEndOfStream: false);
                 string text = System.Text.Encoding.UTF8.GetString(header);
-                return text.Contains(TrainingCheckpointFormat, StringComparison.Ordinal) ? ModelFileKind.Checkpoint : ModelFileKind.Weights;
+                return text.Contains(TrainingCheckpoint.FormatName, StringComparison.Ordinal) ? ModelFileKind.Checkpoint : ModelFileKind.Weights;
             }
         }
         // An ONNX ModelProto starts with field 1 (ir_version, varint): tag byte 0x08.
         if (read > 0 && head[0] == 0x08) return ModelFileKind.Onnx;
         return ModelFileKind.Unknown;
     }
-
-    private const string TrainingCheckpointFormat = "resnet.ml/checkpoint";
 
     /// <summary>Loads a ResNet.ML weights file (what export, evaluate and info need to rebuild the network).</summary>
     public static TrainedModel LoadTrained(string path) => Detect(path) switch

@@ -18,7 +18,8 @@ namespace ResNet.ML.Training;
 /// </summary>
 public sealed class TrainingCheckpoint
 {
-    internal const string FormatName = "resnet.ml/checkpoint";
+    /// <summary>The <c>format</c> metadata entry that marks a safetensors file as a checkpoint (tools tell model files apart by it).</summary>
+    public const string FormatName = "resnet.ml/checkpoint";
     // 2: the checksum covers the run state and every header field, not only the tensor bytes.
     // 3: the model's description is its own metadata entries (those of a weights file), no longer part of the run state.
     internal const int FormatVersion = 3;
