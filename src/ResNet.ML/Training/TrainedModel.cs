@@ -25,19 +25,19 @@ public sealed class TrainedModel
             throw new ArgumentException($"{network.Architecture} has {network.NumClasses} outputs but {classNames.Count} class names were given.");
         normalization.CheckChannels(network.InputChannels);
         network.ValidateInput(network.InputChannels, height, width);
-        (Network, ClassNames, Normalization, Height, Width) = (network, classNames, normalization, height, width);
+        Network = network;
         Description = new ModelDescription(network.Architecture, network.InputChannels, height, width, classNames, normalization);
         History = history ?? [];
     }
 
     public Network Network { get; }
     public string Architecture => Network.Architecture;
-    public IReadOnlyList<string> ClassNames { get; }
+    public IReadOnlyList<string> ClassNames => Description.ClassNames;
     /// <summary>Source pixels (0-255 for the built-in sources) to network inputs; the ONNX export embeds it.</summary>
-    public Normalization Normalization { get; }
+    public Normalization Normalization => Description.Normalization;
     public int Channels => Network.InputChannels;
-    public int Height { get; }
-    public int Width { get; }
+    public int Height => Description.Height;
+    public int Width => Description.Width;
     /// <summary>What the model's files record about it besides the weights (architecture, input shape, classes, normalization).</summary>
     public ModelDescription Description { get; }
     /// <summary>Per-epoch metrics of the run that made the model (empty for loaded models).</summary>

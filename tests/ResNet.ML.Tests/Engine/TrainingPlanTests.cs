@@ -76,7 +76,7 @@ public class TrainingPlanTests
     [TestMethod]
     public void TwoPlansOfOneNetwork_EachRunsWithItsOwnChoices()
     {
-        // The layers carry the active plan's choices: alternating 28x28 and 32x32 plans must each give what a network
+        // Each plan binds its own choices to the layers: alternating 28x28 and 32x32 plans must each give what a network
         // with only that plan gives.
         var rng = new Rng(4);
         var x28 = GradientCheck.RandomTensor(rng, 2, 1, 28, 28, 1);
